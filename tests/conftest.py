@@ -1,0 +1,23 @@
+"""Shared fixtures: a tiny trained run on real data (8x8 digits), made once."""
+
+from pathlib import Path
+
+import pytest
+
+from xnorvit.model.train import Recipe, train_run
+
+TINY = dict(dim=16, depth=1, heads=2, mlp_ratio=2.0, stem_channels=4)
+
+
+@pytest.fixture(scope="session")
+def tiny_hparams() -> dict:
+    """Hyperparameters of a tiny bivit-t that trains in seconds."""
+    return dict(TINY)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A finished run of a tiny bivit-t on the real 8x8 digits (seconds)."""
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    train_run("bivit-t", "digits", out, Recipe(epochs=4, teacher_epochs=4, batch_size=32, lr=1e-2, teacher_lr=1e-2, max_shift=0, threads=1), hyperparameters=TINY, progress=False, log=lambda *a: None)
+    return out
