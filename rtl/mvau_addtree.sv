@@ -26,33 +26,32 @@ module mvau_addtree #(
         if (POPCOUNT && IW != 1) $error("mvau_addtree: POPCOUNT needs IW=1, got IW=%0d", IW);
     end
 
-    // Heap layout: node i has children 2i+1, 2i+2; leaves at L-1 .. 2L-2.
-    // split_var: the array is acyclic element by element; without it
-    // the simulator reports UNOPTFLAT (circular logic) on the whole array.
-    logic [OW-1:0] node [2*L-1] /* verilator split_var */;
-
     // Operand bits padded with zeros to whole popcount groups.
     logic [LEAVES*G-1:0][IW-1:0] dp;
     assign dp = (LEAVES*G*IW)'(d);
 
-    for (genvar l = 0; l < L; l++) begin : g_leaf
-        if (l < LEAVES) begin : g_used
+    // Heap of nodes: node i has children 2i+1 and 2i+2; leaves are nodes
+    // L-1 .. 2L-2. One generate block per node (rather than one array) keeps
+    // the simulator from seeing the tree as a combinational loop.
+    for (genvar i = 0; i < 2 * L - 1; i++) begin : g_n
+        logic [OW-1:0] v;
+        if (i < L - 1) begin : g_add
+            assign v = g_n[2*i+1].v + g_n[2*i+2].v;
+        end else if (i - (L - 1) < LEAVES) begin : g_leaf
+            localparam int unsigned LI = i - (L - 1);
             if (POPCOUNT) begin : g_pop
                 always_comb begin
-                    node[L-1+l] = '0;
-                    for (int unsigned k = 0; k < G; k++) node[L-1+l] = node[L-1+l] + OW'(dp[l*G+k]);
+                    v = '0;
+                    for (int unsigned k = 0; k < G; k++) v = v + OW'(dp[LI*G+k]);
                 end
             end else if (SIGNED) begin : g_signed
-                assign node[L-1+l] = OW'($signed(dp[l]));
+                assign v = OW'($signed(dp[LI]));
             end else begin : g_unsigned
-                assign node[L-1+l] = OW'(dp[l]);
+                assign v = OW'(dp[LI]);
             end
         end else begin : g_pad
-            assign node[L-1+l] = '0;
+            assign v = '0;
         end
     end
-    for (genvar i = 0; i < L - 1; i++) begin : g_node
-        assign node[i] = node[2*i+1] + node[2*i+2];
-    end
-    assign sum = node[0];
+    assign sum = g_n[0].v;
 endmodule : mvau_addtree

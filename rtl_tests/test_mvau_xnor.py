@@ -22,9 +22,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cocotb  # noqa: E402
-from cocotb.triggers import ClockCycles, RisingEdge  # noqa: E402
 
-from axis_tb import PAUSE_PATTERNS, AxisTB, pack_lanes, unpack_lanes  # noqa: E402
+from axis_tb import PAUSE_PATTERNS  # noqa: E402
+from kernel_tb import check_cycles, check_stream  # noqa: E402
 
 RTL = Path(__file__).resolve().parent.parent / "rtl"
 SOURCES = [RTL / "mvau_addtree.sv", RTL / "mvau_rom.sv", RTL / "mvau_core.sv", RTL / "mvau_xnor.sv"]
@@ -52,95 +52,17 @@ def reference(x: np.ndarray, w: np.ndarray, bipolar: bool, thresholds: np.ndarra
 # --------------------------------------------------------------- cocotb side
 
 
-class TB(AxisTB):
-    """AxisTB plus a per-cycle monitor of input/output handshakes (cycle numbers)."""
-
-    def __init__(self, dut):
-        super().__init__(dut)
-        self.cycle = 0
-        self.in_cycles: list[int] = []
-        self.out_cycles: list[int] = []
-        cocotb.start_soon(self._monitor())
-
-    async def _monitor(self):
-        dut = self.dut
-        while True:
-            await RisingEdge(dut.clk)
-            self.cycle += 1
-            if dut.rst.value == 0:
-                if dut.s_axis_tvalid.value == 1 and dut.s_axis_tready.value == 1:
-                    self.in_cycles.append(self.cycle)
-                if dut.m_axis_tvalid.value == 1 and dut.m_axis_tready.value == 1:
-                    self.out_cycles.append(self.cycle)
-
-
-def _load():
-    from xnorvit.flows.sim import test_params
-
-    p = test_params()
-    d = np.load(p["data"])
-    return p, d
-
-
-def _beats(x: np.ndarray, simd: int) -> list[int]:
-    t, mw = x.shape
-    return [pack_lanes(x[v, f * simd:(f + 1) * simd], 1) for v in range(t) for f in range(mw // simd)]
-
-
-def _outputs(beats: list[int], t: int, mh: int, pe: int, out_w: int, signed: bool) -> np.ndarray:
-    lanes = [v for b in beats for v in unpack_lanes(b, out_w, pe, signed=signed)]
-    return np.array(lanes, dtype=np.int64).reshape(t, mh)
-
-
 @cocotb.test()
 @cocotb.parametrize(idle=list(PAUSE_PATTERNS), backpressure=list(PAUSE_PATTERNS))
 async def run_stream(dut, idle: str, backpressure: str):
     """Two frames of vectors; every output beat equals the numpy and FINN references."""
-    p, d = _load()
-    tb = TB(dut)
-    tb.set_idle_generator(PAUSE_PATTERNS[idle])
-    tb.set_backpressure_generator(PAUSE_PATTERNS[backpressure])
-    await tb.reset()
-    x, ref, finn = d["x"], d["ref"], d["finn_rtl"]
-    frames = 2
-    xs = np.concatenate([x] * frames)
-    await tb.send(_beats(xs, p["SIMD"]))
-    nbeats = xs.shape[0] * p["MH"] // p["PE"]
-    got = _outputs(await tb.recv(nbeats), xs.shape[0], p["MH"], p["PE"], p["OUT_W"], p["SIGNED"])
-    for f in range(frames):
-        g = got[f * x.shape[0]:(f + 1) * x.shape[0]]
-        assert np.array_equal(g, ref), f"frame {f}: RTL\n{g}\n!= numpy reference\n{ref}"
-        assert np.array_equal(g, finn), f"frame {f}: RTL\n{g}\n!= FINN MVAU execution\n{finn}"
-    await ClockCycles(dut.clk, 10)
-    assert tb.sinks_empty(), "extra output beats"
+    await check_stream(dut, idle, backpressure)
 
 
 @cocotb.test()
 async def cycles_per_frame(dut):
     """Without idle/backpressure a frame takes exactly T*(MH/PE)*(MW/SIMD) cycles in steady state."""
-    p, d = _load()
-    tb = TB(dut)
-    await tb.reset()
-    x = d["x"]
-    t = x.shape[0]
-    nf, sf = p["MH"] // p["PE"], p["MW"] // p["SIMD"]
-    frames = 3
-    await tb.send(_beats(np.concatenate([x] * frames), p["SIMD"]))
-    await tb.recv(frames * t * nf)
-    expected = t * nf * sf
-    per_frame = t * nf  # output beats per frame
-    ends = [tb.out_cycles[(f + 1) * per_frame - 1] for f in range(frames)]
-    steady = [b - a for a, b in zip(ends, ends[1:])]
-    latency = ends[0] - tb.in_cycles[0] - (expected - 1)
-    dut._log.info("cycles/frame steady=%s expected=%d latency=%d", steady, expected, latency)
-    assert steady == [expected] * (frames - 1), f"steady-state cycles per frame {steady} != {expected}"
-    assert 0 < latency <= MAX_LATENCY, f"pipeline latency {latency} outside (0, {MAX_LATENCY}]"
-    # inputs of the nf=0 passes are accepted one per cycle, SF beats per vector
-    assert tb.in_cycles[sf - 1] - tb.in_cycles[0] == sf - 1
-    out = Path(p["data"]).with_name("cycles.json")
-    import json
-
-    out.write_text(json.dumps({"cycles_per_frame": steady[0], "expected": expected, "latency": latency}))
+    await check_cycles(dut)
 
 
 # --------------------------------------------------------------- pytest side
@@ -188,9 +110,10 @@ def make_case(mw, mh, pe, simd, bipolar, n_thresh, tokens, data_dir: Path, seed:
     # the references agree before any hardware runs
     assert np.array_equal(ref, finn_rtl), "numpy reference and FINN MVAU disagree"
     out_w = clog2(n_thresh + 1) if n_thresh else acc_w
-    np.savez(data_dir / "data.npz", x=x, ref=ref, finn_rtl=finn_rtl)
-    tp_ = {"data": str(data_dir / "data.npz"), "MW": mw, "MH": mh, "PE": pe, "SIMD": simd,
-           "OUT_W": out_w, "SIGNED": not n_thresh}
+    np.savez(data_dir / "data.npz", x=x, ref=ref, finn=finn_rtl)
+    tp_ = {"data": str(data_dir / "data.npz"), "in_lanes": simd, "in_bits": 1, "out_lanes": pe,
+           "out_bits": out_w, "out_signed": not n_thresh, "cycles_per_vector": (mh // pe) * (mw // simd),
+           "max_latency": MAX_LATENCY}
     return hdl, tp_
 
 
