@@ -8,7 +8,6 @@ verification); no traceback.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Optional

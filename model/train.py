@@ -320,6 +320,11 @@ def train_run(
         teacher, meta = load_checkpoint(teacher_path)
         if meta["binary"] or meta["model"] != model_name:
             raise ValueError(f"teacher {teacher_path} is a {'binary' if meta['binary'] else 'full-precision'} {meta['model']}, need a full-precision {model_name}")
+        want = build_model(model_name, binary=False, **hp).cfg.to_dict()
+        diff = sorted(k for k in want if meta["config"].get(k) != want[k])
+        if diff:
+            shown = ", ".join(f"{k}={meta['config'].get(k)} (need {want[k]})" for k in diff)
+            raise ValueError(f"teacher {teacher_path} has another shape: {shown}")
     out = Path(out)
     prepare_out_dir(out, force)
     if recipe.threads:

@@ -1,0 +1,81 @@
+"""The `xnorvit` console script: commands, one-line errors, no overwrite."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+XNORVIT = shutil.which("xnorvit", path=os.path.dirname(sys.executable)) or "xnorvit"
+
+
+def run(*args, cwd=None):
+    return subprocess.run([XNORVIT, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def one_line_error(p) -> str:
+    lines = [l for l in p.stderr.strip().splitlines() if l.strip()]
+    assert len(lines) == 1, p.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_unknown_model_lists_choices(tmp_path):
+    p = run("train", "--model", "resnet", "--dataset", "mnist", "--out", tmp_path / "r")
+    assert p.returncode == 2
+    assert "unknown model 'resnet'; choose from: bivit-t" in one_line_error(p)
+    assert not (tmp_path / "r").exists()
+
+
+def test_unknown_dataset_lists_choices(tmp_path):
+    p = run("train", "--dataset", "imagenet", "--out", tmp_path / "r")
+    assert p.returncode == 2
+    assert "unknown dataset 'imagenet'; choose from: digits, mnist" in one_line_error(p)
+
+
+def test_existing_run_kept_without_force(tiny_run):
+    before = {f.name: f.stat().st_mtime_ns for f in tiny_run.iterdir()}
+    p = run("train", "--dataset", "digits", "--out", tiny_run, "--epochs", "1")
+    assert p.returncode == 2 and "--force" in one_line_error(p)
+    assert {f.name: f.stat().st_mtime_ns for f in tiny_run.iterdir()} == before
+
+
+def test_export_of_non_run_and_corrupt_checkpoint(tmp_path, tiny_run):
+    p = run("export", tmp_path)
+    assert p.returncode == 2 and "not a finished training run" in one_line_error(p)
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_run, broken)
+    (broken / "model.pt").write_bytes(b"\x00garbage")
+    p = run("export", broken)
+    assert p.returncode == 2 and "corrupt or unreadable checkpoint" in one_line_error(p)
+
+
+def test_train_and_export_via_cli(tmp_path):
+    out = tmp_path / "cli"
+    p = run("train", "--dataset", "digits", "--out", out, "--epochs", "1", "--teacher-epochs", "1", "--dim", "16", "--depth", "1", "--stem-channels", "4", "--quiet")
+    assert p.returncode == 0, p.stderr
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["hyperparameters"]["dim"] == 16 and m["hyperparameters"]["depth"] == 1
+    assert m["hyperparameters"]["img_size"] == 8 and m["hyperparameters"]["patch"] == 2
+    assert "held-out accuracy" in p.stdout
+    # distil a second student from the first run's teacher
+    p = run("train", "--dataset", "digits", "--out", tmp_path / "cli2", "--teacher", out / "teacher.pt", "--epochs", "1", "--dim", "16", "--depth", "1", "--stem-channels", "4", "--quiet")
+    assert p.returncode == 0, p.stderr
+    assert json.loads((tmp_path / "cli2" / "metrics.json").read_text())["teacher_epochs"] == 0
+    p = run("export", out, "--images", "2")
+    assert p.returncode == 0, p.stderr
+    assert "2 real test images" in p.stdout and (out / "model.onnx").is_file()
+
+
+def test_teacher_of_other_shape_is_refused(tmp_path, tiny_run):
+    p = run("train", "--dataset", "digits", "--out", tmp_path / "x", "--teacher", tiny_run / "teacher.pt", "--dim", "32", "--quiet")
+    assert p.returncode == 2
+    one_line_error(p)
+
+
+def test_models_lists_registry():
+    p = run("models")
+    assert p.returncode == 0 and "bivit-t" in p.stdout and "BiViT" in p.stdout
