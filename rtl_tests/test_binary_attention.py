@@ -168,7 +168,7 @@ COMBOS = [
 ]
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=20, timeout_unit="ms")
 @cocotb.parametrize((("idle", "backpressure"), COMBOS))
 async def attention_frames(dut, idle: str, backpressure: str) -> None:
     """Back-to-back frames of mixed data under idle/backpressure patterns."""
@@ -196,7 +196,7 @@ async def attention_frames(dut, idle: str, backpressure: str) -> None:
     assert int(dut.m_axis_tvalid.value) == 0
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=20, timeout_unit="ms")
 async def attention_cycles(dut) -> None:
     """Steady-state cycles per frame equal T*(T/PAR_T)*(D/PAR_D) exactly."""
     tb = TB(dut)
