@@ -7,6 +7,8 @@ measure steady-state cycles per frame and pipeline latency.
 
 from __future__ import annotations
 
+import logging
+
 import cocotb
 from cocotb.triggers import RisingEdge
 
@@ -23,6 +25,10 @@ class HandshakeTB(AxisTB):
 
     def __init__(self, dut):
         super().__init__(dut)
+        # cocotbext-axi logs every frame at INFO; that floods the logs and
+        # slows long runs down.
+        for ep in [*self.source.values(), *self.sink.values()]:
+            ep.log.setLevel(logging.WARNING)
         self.cycle = 0
         self.in_cycles: list[int] = []
         self.out_cycles: list[int] = []
