@@ -42,7 +42,7 @@ COMBOS = [
 
 def wrapper_source(n: int) -> Path:
     """Write (once) a wrapper ``stream_fork_tb`` with per-output ports."""
-    path = Path(DEFAULT_CACHE) / "wrappers" / f"stream_fork_tb_n{n}.sv"
+    path = Path(DEFAULT_CACHE) / "wrappers" / f"fork_n{n}" / "stream_fork_tb.sv"
     ports = "".join(
         f"    output logic [W-1:0] m{i}_axis_tdata,\n"
         f"    output logic m{i}_axis_tvalid,\n"
