@@ -100,6 +100,23 @@ def export(
     )
 
 
+@app.command()
+def synth(
+    kernel: str = typer.Argument(..., help="mvau_xnor, mvau_int, thresholding, or any rtl/<name>.sv"),
+    param: list[str] = typer.Option([], "--param", help="HDL parameter NAME=VALUE (repeatable), e.g. --param PE=4"),
+    out: Optional[Path] = typer.Option(None, help="write the resource counts to this JSON file"),
+    seed: int = typer.Option(0, help="seed of random weights when an MVAU gets no WEIGHTS_FILE"),
+) -> None:
+    """Yosys synth_xilinx (xc7) of one kernel configuration: LUT/FF/CARRY4/BRAM/DSP."""
+    from xnorvit.flows.synth import SynthesisError, summary, synth_command
+
+    try:
+        result = synth_command(kernel, param, out, seed)
+    except SynthesisError as exc:
+        _fail(str(exc))
+    typer.echo(f"{kernel}: {summary(result)}" + (f" -> {out}" if out else ""))
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -79,3 +79,17 @@ def test_teacher_of_other_shape_is_refused(tmp_path, tiny_run):
 def test_models_lists_registry():
     p = run("models")
     assert p.returncode == 0 and "bivit-t" in p.stdout and "BiViT" in p.stdout
+
+
+def test_synth_command_reports_resources(tmp_path):
+    out = tmp_path / "s.json"
+    p = run("synth", "mvau_xnor", "--param", "MW=16", "--param", "MH=8", "--param", "PE=2", "--param", "SIMD=4", "--out", out)
+    assert p.returncode == 0, p.stderr
+    r = json.loads(out.read_text())
+    assert r["lut"] > 0 and r["ff"] > 0 and r["dsp"] == 0
+    assert f"LUT {r['lut']}" in p.stdout
+
+
+def test_synth_unknown_kernel_is_one_line_error():
+    p = run("synth", "nosuch")
+    assert p.returncode == 2 and "unknown kernel 'nosuch'" in one_line_error(p)

@@ -1,0 +1,67 @@
+"""Benchmark: the default bivit-t recipe on real MNIST on this machine.
+
+Trains the full-precision teacher and the distilled binary student with the
+default :class:`xnorvit.model.train.Recipe` (what `make demo` runs) and
+writes ``benchmarks/results/train.json``: held-out accuracy on the 1,000 test
+images, the teacher's accuracy beside it, training wall time (teacher
+included), and the issue's targets (>= 94 % in <= 600 s, within 3 points of
+the teacher) with whether they were met.
+
+    .venv/bin/python benchmarks/train.py [--out runs/bench-train] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from xnorvit.model.train import Recipe, train_run
+
+RESULTS = Path(__file__).resolve().parent / "results" / "train.json"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="runs/bench-train", help="run directory (overwritten)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--results", default=str(RESULTS))
+    args = ap.parse_args()
+    recipe = Recipe(seed=args.seed)
+    t0 = time.time()
+    m = train_run("bivit-t", "mnist", args.out, recipe, force=True, progress=True)
+    wall = time.time() - t0
+    result = {
+        "model": m["model"],
+        "dataset": m["dataset"],
+        "test_images": m["test_images"],
+        "test_accuracy": m["test_accuracy"],
+        "teacher_test_accuracy": m["teacher_test_accuracy"],
+        "gap_points": round(100 * (m["teacher_test_accuracy"] - m["test_accuracy"]), 2),
+        "train_seconds": round(m["train_seconds"], 1),
+        "teacher_train_seconds": round(m["teacher_train_seconds"], 1),
+        "student_train_seconds": round(m["student_train_seconds"], 1),
+        "wall_seconds_total": round(wall, 1),
+        "parameters": m["parameters"],
+        "recipe": asdict(recipe),
+        "hyperparameters": m["hyperparameters"],
+        "targets": {"test_accuracy_min": 0.94, "train_seconds_max": 600, "gap_points_max": 3.0},
+        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(), "torch": torch.__version__},
+        "command": "python benchmarks/train.py",
+    }
+    result["targets_met"] = bool(
+        result["test_accuracy"] >= 0.94 and result["train_seconds"] <= 600 and result["gap_points"] <= 3.0
+    )
+    Path(args.results).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.results).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: result[k] for k in ("test_accuracy", "teacher_test_accuracy", "train_seconds", "targets_met")}))
+
+
+if __name__ == "__main__":
+    main()
