@@ -25,6 +25,7 @@ import math
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import brevitas.nn as qnn
@@ -37,6 +38,7 @@ from .quant import (
     Int8WeightPerChannel,
     Int8WeightPerTensor,
     ResidualQuant,
+    SignClippedSTE,
     sab_threshold,
     softmax_aware_mask,
 )
@@ -89,6 +91,8 @@ class BinaryLinear(qnn.QuantLinear):
             with torch.no_grad():
                 self.scale.copy_(self.weight.abs().mean(dim=1))
                 self.scale_initialized.fill_(True)
+        if self.training:  # fast path, same values as the Brevitas quantizer
+            return F.linear(x, SignClippedSTE.apply(self.weight)) * self.channel_scale()
         return super().forward(x) * self.channel_scale()
 
 

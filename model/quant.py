@@ -32,6 +32,9 @@ __all__ = [
     "Int8WeightPerTensor",
     "ResidualQuant",
     "approx_sign",
+    "bipolar_sign",
+    "SignApproxGrad",
+    "SignClippedSTE",
     "BinaryAct",
     "softmax_aware_mask",
     "sab_threshold",
@@ -114,20 +117,59 @@ def approx_sign(x: torch.Tensor) -> torch.Tensor:
     """Bi-Real Net's ApproxSign: a piecewise quadratic whose gradient is
     ``2 + 2x`` on [-1, 0), ``2 - 2x`` on [0, 1) and 0 elsewhere.
 
-    Used only for its gradient (Liu et al., "Bi-Real Net", ECCV 2018, Eq. 3).
+    Liu et al., "Bi-Real Net", ECCV 2018, Eq. 3. :class:`SignApproxGrad` uses
+    its derivative; this function documents (and tests check) the shape.
     """
     xc = x.clamp(-1.0, 1.0)
     return torch.where(xc < 0, 2 * xc + xc * xc, 2 * xc - xc * xc)
+
+
+def bipolar_sign(x: torch.Tensor) -> torch.Tensor:
+    """``+1`` where ``x >= 0``, else ``-1`` (Brevitas ``binary_sign``, QONNX
+    ``BipolarQuant`` and FINN's ``x >= 0`` threshold agree on ``sign(0) = +1``)."""
+    return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
+
+
+class SignApproxGrad(torch.autograd.Function):
+    """``bipolar_sign(x)`` forward, ApproxSign gradient
+    ``max(0, 2 - 2|x|)`` backward (Bi-Real Net). Training-time fast path of
+    :class:`BinaryAct`; values equal the Brevitas quantizer's."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return bipolar_sign(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * (2.0 - 2.0 * x.abs()).clamp_min(0.0)
+
+
+class SignClippedSTE(torch.autograd.Function):
+    """``bipolar_sign(w)`` forward, straight-through gradient clipped to
+    ``|w| <= 1`` backward (BNN weight STE, as Brevitas ``ClampedBinaryQuant``
+    with unit scale). Training-time fast path of binary weights."""
+
+    @staticmethod
+    def forward(ctx, w):
+        ctx.save_for_backward(w)
+        return bipolar_sign(w)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (w,) = ctx.saved_tensors
+        return grad * (w.abs() <= 1.0).to(grad.dtype)
 
 
 class BinaryAct(nn.Module):
     """Binary activation ``sign(x - beta)`` with a learnable per-channel
     threshold ``beta`` (ReActNet's RSign) and Bi-Real Net's ApproxSign gradient.
 
-    Forward (train and eval): Brevitas ``QuantIdentity`` with
-    :class:`BinaryActQuant` applied to ``x - beta``, so the exported QONNX is
-    ``Add(-beta) -> BipolarQuant``. In training the gradient is replaced by the
-    derivative of :func:`approx_sign` (value unchanged).
+    Eval and export: Brevitas ``QuantIdentity`` with :class:`BinaryActQuant`
+    applied to ``x - beta``, so the exported QONNX is
+    ``Sub(beta) -> BipolarQuant``. Training: :class:`SignApproxGrad` (the same
+    values, a cheaper graph, the ApproxSign gradient).
 
     Args:
         channels: size of the channel axis (last axis of the input).
@@ -143,11 +185,9 @@ class BinaryAct(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x - self.beta
-        y = self.quant(x)
         if self.training:
-            a = approx_sign(x)
-            y = y.detach() + (a - a.detach())  # exactly y: the bracket is 0.0
-        return y
+            return SignApproxGrad.apply(x)
+        return self.quant(x)
 
 
 def sab_threshold(head_dim: int, c: float = math.log(4.0)) -> int:

@@ -94,11 +94,20 @@ def test_binary_linear_is_scaled_exact_xnor_product(learned):
     assert ("scale" in dict(lin.named_parameters())) == learned
 
 
-def test_binary_linear_ste_gradient_reaches_latent_weights():
+def test_binary_linear_train_and_eval_paths_agree_and_ste_is_clipped():
     torch.manual_seed(0)
     lin = binary_linear(8, 3, binary=True)
-    lin(torch.randn(5, 8)).sum().backward()
-    assert lin.weight.grad is not None and lin.weight.grad.abs().sum() > 0
+    with torch.no_grad():
+        lin.weight[0, :4] = torch.tensor([1.5, -2.0, 0.3, 0.0])  # |w| > 1 gets no gradient
+    x = torch.randint(0, 2, (5, 8)).float() * 2 - 1
+    y_train = lin.train()(x)
+    y_train.sum().backward()
+    y_eval = lin.eval()(x)  # Brevitas quantizer path (the exported one)
+    assert torch.equal(y_train.detach(), y_eval.detach())
+    g = lin.weight.grad
+    assert g[0, 0] == 0 and g[0, 1] == 0 and g[0, 2] != 0 and g[0, 3] != 0
+    # straight-through: d y / d w = s_o * x for |w| <= 1
+    assert torch.allclose(g[1], lin.scale[1].detach() * x.sum(0))
 
 
 def test_residual_add_is_saturating_integer_add():
