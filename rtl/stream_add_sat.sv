@@ -1,0 +1,57 @@
+// stream_add_sat -- elementwise saturating add of two AXI streams (the
+// residual add of the 8-bit residual stream).
+//
+// Ports: clk, rst (active-high synchronous);
+//   s_axis_a_*, s_axis_b_*: tdata[LANES*W-1:0], LANES signed two's-complement
+//     lanes of W bits, lane l at [l*W +: W] (LSB-first);
+//   m_axis_*: tdata[LANES*W-1:0], lane l = sat_W(a_l + b_l), where sat_W
+//     clamps to [-2^(W-1), 2^(W-1)-1].
+// Behaviour: beat n of a is added to beat n of b (a join: both must be
+//   valid). One output register: latency 1 cycle, one beat per cycle;
+//   s_axis_*_tready = (output register free or being read) and the other
+//   input valid.
+module stream_add_sat #(
+    parameter int W     = 8,
+    parameter int LANES = 1
+) (
+    input  logic               clk,
+    input  logic               rst,
+    input  logic [LANES*W-1:0] s_axis_a_tdata,
+    input  logic               s_axis_a_tvalid,
+    output logic               s_axis_a_tready,
+    input  logic [LANES*W-1:0] s_axis_b_tdata,
+    input  logic               s_axis_b_tvalid,
+    output logic               s_axis_b_tready,
+    output logic [LANES*W-1:0] m_axis_tdata,
+    output logic               m_axis_tvalid,
+    input  logic               m_axis_tready
+);
+    generate
+        if (W < 2 || LANES < 1) begin : g_bad_params
+            $error("stream_add_sat: W must be >= 2 and LANES >= 1");
+        end
+    endgenerate
+
+    wire ready = !m_axis_tvalid || m_axis_tready;
+    assign s_axis_a_tready = ready && s_axis_b_tvalid;
+    assign s_axis_b_tready = ready && s_axis_a_tvalid;
+    wire go = ready && s_axis_a_tvalid && s_axis_b_tvalid;
+
+    logic [LANES*W-1:0] sum;
+    always_comb begin
+        for (int l = 0; l < LANES; l++) begin
+            logic signed [W:0] s;
+            s = (W+1)'($signed(s_axis_a_tdata[l*W +: W])) + (W+1)'($signed(s_axis_b_tdata[l*W +: W]));
+            if (s[W] != s[W-1])  // overflow: the sign is s[W]
+                sum[l*W +: W] = s[W] ? {1'b1, {(W-1){1'b0}}} : {1'b0, {(W-1){1'b1}}};
+            else
+                sum[l*W +: W] = s[W-1:0];
+        end
+    end
+
+    always_ff @(posedge clk) begin
+        if (rst) m_axis_tvalid <= 1'b0;
+        else if (ready) m_axis_tvalid <= go;
+        if (go) m_axis_tdata <= sum;
+    end
+endmodule
