@@ -225,6 +225,11 @@ def run_cocotb(
     runner._sources, runner._verilog_sources, runner._vhdl_sources = [], list(map(Path, sources)), []
     env_before = dict(os.environ)
     os.environ.update(env)
+    # cocotb's runner replaces PYTHONPATH with os.pathsep.join(sys.path), which
+    # drops the PYTHONPATH of extra_env: put those directories on sys.path
+    # for the duration of the run so the test module is importable.
+    path_before = list(sys.path)
+    sys.path[:0] = [p for p in extra_env["PYTHONPATH"].split(os.pathsep) if p and p not in sys.path]
     try:
         runner.test(
             test_module=test_module,
@@ -242,6 +247,7 @@ def run_cocotb(
     finally:
         os.environ.clear()
         os.environ.update(env_before)
+        sys.path[:] = path_before
     n_tests, n_failed = get_results(results)
     if n_tests == 0:
         raise SimulationError(f"cocotb ran no test of {test_module} on {toplevel}")
