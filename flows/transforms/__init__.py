@@ -1,0 +1,29 @@
+"""qonnx ``Transformation``s of xnorvit: where finn-plus's streamlining stops
+on a binary ViT (see :mod:`xnorvit.flows.compile` for the order they run in).
+"""
+
+from .attention import ConvertBinaryAttention
+from .checks import UnsupportedNodeError, check_integer_graph
+from .xnor import ConvertBipolarMatMulsToXnorPopcount
+from .layout import ChannelsLastBatchNorm, SetTokenThresholdLayout
+from .streamline import (
+    ConvertReduceMeanToSum,
+    MoveChannelwiseLinearPastFlatten,
+    MoveScalarMulPastConstAdd,
+    MoveScalarMulPastReduce,
+    RemoveOutputScale,
+)
+
+__all__ = [
+    "ConvertBinaryAttention",
+    "UnsupportedNodeError",
+    "check_integer_graph",
+    "ChannelsLastBatchNorm",
+    "SetTokenThresholdLayout",
+    "ConvertReduceMeanToSum",
+    "MoveChannelwiseLinearPastFlatten",
+    "ConvertBipolarMatMulsToXnorPopcount",
+    "MoveScalarMulPastConstAdd",
+    "MoveScalarMulPastReduce",
+    "RemoveOutputScale",
+]

@@ -1,0 +1,60 @@
+"""Checks that a streamlined graph holds only ops xnorvit maps to hardware."""
+
+from __future__ import annotations
+
+from qonnx.core.datatype import DataType
+
+__all__ = ["UnsupportedNodeError", "check_integer_graph", "INTEGER_OPS"]
+
+#: op types allowed in a streamlined xnorvit graph (before HW conversion)
+INTEGER_OPS = {
+    "MultiThreshold",
+    "XnorPopcountMatMul",
+    "MatMul",
+    "Conv",
+    "Im2Col",
+    "Add",
+    "ReduceSum",
+    "BinaryAttention",
+    "Reshape",
+    "Transpose",
+}
+
+
+class UnsupportedNodeError(ValueError):
+    """A node the xnorvit compiler cannot map; the message names the node and its op type."""
+
+    def __init__(self, node, why: str):
+        self.node_name, self.op_type = node.name, node.op_type
+        super().__init__(f"unsupported node {node.name!r} (op type {node.op_type}): {why}")
+
+
+def check_integer_graph(model) -> None:
+    """Raise if any node of ``model`` is outside the streamlined op set.
+
+    Allowed: :data:`INTEGER_OPS`, where ``MatMul``/``Conv`` must have a
+    constant integer weight and integer input, ``Add`` must have integer
+    inputs (residual add, or a constant integer position embedding), and
+    every MultiThreshold output must be an integer datatype.
+
+    Raises:
+        UnsupportedNodeError: first offending node (name and op type in the
+            message).
+    """
+    for n in model.graph.node:
+        if n.op_type not in INTEGER_OPS:
+            raise UnsupportedNodeError(n, "not an op of a streamlined xnorvit graph (float scale/bias left, or an unknown layer)")
+        if n.op_type in ("MatMul", "Conv", "XnorPopcountMatMul"):
+            w = model.get_initializer(n.input[1])
+            if w is None:
+                raise UnsupportedNodeError(n, "weight is not a constant (dynamic MatMul outside a BinaryAttention)")
+            for t in n.input[:2]:
+                if not model.get_tensor_datatype(t).is_integer():
+                    raise UnsupportedNodeError(n, f"input {t} is {model.get_tensor_datatype(t).name}, not an integer type")
+        if n.op_type == "Add":
+            for t in n.input:
+                dt = model.get_tensor_datatype(t)
+                if not dt.is_integer():
+                    raise UnsupportedNodeError(n, f"input {t} is {dt.name}, not an integer type")
+        if n.op_type == "MultiThreshold" and not DataType[str(model.get_tensor_datatype(n.output[0]).name)].is_integer():
+            raise UnsupportedNodeError(n, "output is not an integer type")

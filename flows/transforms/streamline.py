@@ -1,0 +1,188 @@
+"""Streamlining steps finn-plus 1.6.1 lacks for a binary ViT: the
+position-embedding add, global average pooling and the output scale."""
+
+from __future__ import annotations
+
+import numpy as np
+from onnx import TensorProto, helper
+from qonnx.core.datatype import DataType
+from qonnx.transformation.base import Transformation
+from qonnx.transformation.infer_shapes import InferShapes
+from qonnx.util.basic import get_by_name
+
+__all__ = ["MoveScalarMulPastConstAdd", "MoveChannelwiseLinearPastFlatten", "MoveScalarMulPastReduce", "ConvertReduceMeanToSum", "RemoveOutputScale"]
+
+
+def _scalar(model, name):
+    v = model.get_initializer(name)
+    if v is None or v.size != 1:
+        return None
+    return float(np.ravel(v)[0])
+
+
+def _only_consumer(model, tensor):
+    cons = model.find_consumers(tensor) or []
+    return cons[0] if len(cons) == 1 else None
+
+
+class MoveScalarMulPastConstAdd(Transformation):
+    """``Mul(s) -> Add(P) -> MultiThreshold(T)`` becomes
+    ``Add(P / s) -> MultiThreshold(T / s)`` for a scalar ``s > 0`` and a
+    constant ``P`` that is an integer multiple of ``s`` (within 1e-3;
+    ``P / s`` is rounded to that integer and annotated as a signed integer).
+
+    This is xnorvit's position-embedding add: the residual stream and the
+    position embedding share one quantizer, so ``P / s`` are the integer
+    codes of the embedding and the add becomes an integer add. The scale goes
+    straight into the thresholds: leaving ``Add -> Mul(s)`` would ping-pong
+    with FINN's ``MoveAddPastMul``, which moves the other way.
+    """
+
+    def apply(self, model):
+        for mul in model.graph.node:
+            if mul.op_type != "Mul":
+                continue
+            s = _scalar(model, mul.input[1])
+            add = _only_consumer(model, mul.output[0])
+            if s is None or s <= 0 or add is None or add.op_type != "Add" or add.input[0] != mul.output[0]:
+                continue
+            p = model.get_initializer(add.input[1])
+            mt = _only_consumer(model, add.output[0])
+            if p is None or mt is None or mt.op_type != "MultiThreshold":
+                continue
+            codes = p / s
+            if not np.allclose(codes, np.round(codes), atol=1e-3):
+                continue
+            codes = np.round(codes).astype(np.float32)
+            model.set_initializer(add.input[1], codes)
+            # a signed integer type that holds every code
+            model.set_tensor_datatype(add.input[1], DataType.get_smallest_possible(min(float(codes.min()), -float(codes.max()) - 1)))
+            thr = model.get_initializer(mt.input[1])
+            model.set_initializer(mt.input[1], (thr / np.float32(s)).astype(np.float32))
+            add.input[0] = mul.input[0]
+            model.graph.node.remove(mul)
+            return (model, True)
+        return (model, False)
+
+
+class MoveChannelwiseLinearPastFlatten(Transformation):
+    """``Mul|Add(c) -> Reshape (N,C,L) -> Transpose(0,2,1)`` with a
+    per-channel constant ``c`` of shape ``(1,C,1,1)``/``(C,1,1)``/``(1,C,1)``
+    becomes ``Reshape -> Transpose -> Mul|Add(c.reshape(C))``.
+
+    The patch embedding's conv output ``(N,C,H,W)`` is flattened into
+    ``(N, T, C)`` tokens; this moves the conv's weight scale (and BatchNorm
+    affine) onto the token tensor, next to the thresholds that absorb it.
+    """
+
+    def apply(self, model):
+        graph = model.graph
+        for op in graph.node:
+            if op.op_type not in ("Mul", "Add"):
+                continue
+            c = model.get_initializer(op.input[1])
+            rs = _only_consumer(model, op.output[0])
+            if c is None or rs is None or rs.op_type != "Reshape" or model.find_producer(op.input[0]) is None:
+                continue
+            tr = _only_consumer(model, rs.output[0])
+            if tr is None or tr.op_type != "Transpose" or list(get_by_name(tr.attribute, "perm").ints) != [0, 2, 1]:
+                continue
+            in_shape, rs_shape = model.get_tensor_shape(op.input[0]), model.get_tensor_shape(rs.output[0])
+            if len(in_shape) != 4 or len(rs_shape) != 3 or rs_shape[1] != in_shape[1]:
+                continue
+            ch = in_shape[1]
+            if not (c.size == 1 or tuple(c.shape) in ((1, ch, 1, 1), (ch, 1, 1))):
+                continue
+            x, out = op.input[0], tr.output[0]
+            mid = model.make_new_valueinfo_name()
+            graph.value_info.append(helper.make_tensor_value_info(mid, TensorProto.FLOAT, model.get_tensor_shape(out)))
+            rs.input[0] = x
+            tr.output[0] = mid
+            op.input[0], op.output[0] = mid, out
+            model.set_initializer(op.input[1], np.asarray(c, dtype=np.float32).reshape(-1))
+            graph.node.remove(op)
+            graph.node.insert(list(graph.node).index(tr) + 1, op)
+            model = model.transform(InferShapes())
+            return (model, True)
+        return (model, False)
+
+
+class MoveScalarMulPastReduce(Transformation):
+    """``Mul(s) -> ReduceMean|ReduceSum`` becomes ``Reduce -> Mul(s)`` for a
+    scalar ``s`` (linear). Lets FINN absorb the residual-stream scale in
+    front of the global average pooling into the head's thresholds."""
+
+    def apply(self, model):
+        for mul in model.graph.node:
+            if mul.op_type != "Mul":
+                continue
+            s = _scalar(model, mul.input[1])
+            red = _only_consumer(model, mul.output[0])
+            if s is None or red is None or red.op_type not in ("ReduceMean", "ReduceSum"):
+                continue
+            x, mid, out = mul.input[0], mul.output[0], red.output[0]
+            red.input[0], red.output[0] = x, mid
+            mul.input[0], mul.output[0] = mid, out
+            graph = model.graph
+            graph.node.remove(red)
+            graph.node.insert(list(graph.node).index(mul), red)
+            model = model.transform(InferShapes())
+            return (model, True)
+        return (model, False)
+
+
+class ConvertReduceMeanToSum(Transformation):
+    """``ReduceMean(axes)`` becomes ``ReduceSum(axes) -> Mul(1/n)``: the
+    integer sum is what the GAP hardware accumulates; the ``1/n`` is absorbed
+    into the next thresholds (``mean >= t  <=>  sum >= n*t``)."""
+
+    def apply(self, model):
+        graph = model.graph
+        for i, node in enumerate(graph.node):
+            if node.op_type != "ReduceMean":
+                continue
+            in_shape = model.get_tensor_shape(node.input[0])
+            axes = model.get_initializer(node.input[1]) if len(node.input) > 1 else None
+            if axes is None:
+                a = get_by_name(node.attribute, "axes")
+                axes = list(a.ints) if a is not None else list(range(len(in_shape)))
+            axes = [int(a) % len(in_shape) for a in np.ravel(axes)]
+            n = int(np.prod([in_shape[a] for a in axes]))
+            keep = get_by_name(node.attribute, "keepdims")
+            keep = 1 if keep is None else keep.i
+            axes_name = model.make_new_valueinfo_name()
+            model.set_initializer(axes_name, np.asarray(axes, dtype=np.int64))
+            mid = model.make_new_valueinfo_name()
+            scale = model.make_new_valueinfo_name()
+            model.set_initializer(scale, np.asarray(1.0 / n, dtype=np.float32))
+            rsum = helper.make_node("ReduceSum", [node.input[0], axes_name], [mid], keepdims=keep, name=f"{node.name}_sum")
+            mul = helper.make_node("Mul", [mid, scale], [node.output[0]], name=f"{node.name}_scale")
+            graph.node.remove(node)
+            graph.node.insert(i, rsum)
+            graph.node.insert(i + 1, mul)
+            model = model.transform(InferShapes())
+            return (model, True)
+        return (model, False)
+
+
+class RemoveOutputScale(Transformation):
+    """Remove a trailing scalar ``Mul`` on the graph output, so the graph
+    outputs the classifier's integer accumulators; the scale is stored in
+    the model's metadata as ``xnorvit_output_scale`` (``logits = scale *
+    output``)."""
+
+    def apply(self, model):
+        out = model.graph.output[0].name
+        mul = model.find_producer(out)
+        if mul is None or mul.op_type != "Mul":
+            return (model, False)
+        s = _scalar(model, mul.input[1])
+        if s is None:
+            return (model, False)
+        prod = model.find_producer(mul.input[0])
+        if prod is None:
+            return (model, False)
+        prod.output[0] = out
+        model.graph.node.remove(mul)
+        model.set_metadata_prop("xnorvit_output_scale", repr(s))
+        return (model, False)
