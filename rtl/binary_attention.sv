@@ -40,8 +40,9 @@
 // always ready:
 //     cycles per frame (steady state) = T * (T/PAR_T) * (D/PAR_D)
 //     latency from the last input beat of a frame to its first output beat
-//         = N + 4 cycles when the pipeline is idle (loader 1, A issue+compute
-//           N+1, B compute 1, output register 1).
+//         = 2*N + 3 cycles when the pipeline is idle (bank-full flag 1,
+//           A issue N + compute 1, B issue N + compute 1; B finishes O_0's
+//           last dimension group only at the end of its row).
 // Throughput is bounded below by T cycles per frame (one token per cycle
 // per input stream); at full parallelism (N = 1) the loaders and the compute
 // both run at exactly T cycles per frame.
