@@ -298,48 +298,55 @@ class PatchEmbed(nn.Module):
     """8-bit patch embedding with an optional convolutional stem and a learned
     position embedding, writing the 8-bit residual stream.
 
-    ``uint8 image / 255 -> [conv3x3 -> BN -> ReLU (act_bits unsigned)] ->
-    conv(patch, stride patch) -> BN -> q(.) -> q(. + q(pos))``
+    ``uint8 image / 255 -> stem -> conv(patch, stride patch) -> BN -> q(.)
+    -> q(. + q(pos))`` where the stem is ``stem_depth`` layers of
+    ``conv3x3 -> BN -> ReLU (act_bits unsigned)``: the first with stride 1
+    and ``stem_channels`` channels, each further one with stride 2 and twice
+    the channels.
 
     The stem gives the ViT a convolutional inductive bias (a small-data
     necessity, cf. Xiao et al., "Early convolutions help transformers see
-    better", 2021); in hardware it is FINN's sliding-window generator followed
-    by an integer MVAU.
+    better", NeurIPS 2021); in hardware each conv is FINN's sliding-window
+    generator followed by an integer MVAU.
 
     Args:
         img_size: input height = width (pixels).
         in_chans: input channels.
-        patch: patch size (``img_size % patch == 0``).
+        patch: patch size on the stem's output grid.
         dim: embedding size.
-        stem_channels: channels of the 3x3 stem conv (0: no stem).
-        act_bits: bits of the stem's unsigned activation.
+        stem_channels: channels of the first 3x3 stem conv (0: no stem).
+        act_bits: bits of the stem's unsigned activations.
         binary: quantized or full precision.
         residual_quant: the model's shared residual quantizer (binary only).
+        stem_depth: number of stem convs (>= 1 when ``stem_channels``).
 
     Shapes: ``(B, in_chans, H, W)`` float in [0, 1] -> ``(B, T, dim)``,
-    ``T = (H / patch)**2``.
+    ``T = (H / 2**(stem_depth - 1) / patch)**2``.
 
     Raises:
-        ValueError: ``img_size`` not divisible by ``patch``.
+        ValueError: the stem's output grid is not divisible by ``patch``.
     """
 
-    def __init__(self, img_size: int, in_chans: int, patch: int, dim: int, stem_channels: int, act_bits: int, binary: bool, residual_quant: nn.Module | None):
+    def __init__(self, img_size: int, in_chans: int, patch: int, dim: int, stem_channels: int, act_bits: int, binary: bool, residual_quant: nn.Module | None, stem_depth: int = 1):
         super().__init__()
-        if img_size % patch:
-            raise ValueError(f"image size {img_size} is not divisible by patch size {patch}")
-        self.num_tokens = (img_size // patch) ** 2
+        grid = img_size // 2 ** max(0, stem_depth - 1) if stem_channels else img_size
+        if grid % patch or (stem_channels and img_size % 2 ** max(0, stem_depth - 1)):
+            raise ValueError(f"image size {img_size} with {stem_depth} stem layers is not divisible by patch size {patch}")
+        self.num_tokens = (grid // patch) ** 2
         self.binary = binary
         conv = (lambda *a, **k: qnn.QuantConv2d(*a, weight_quant=Int8WeightPerChannel, **k)) if binary else nn.Conv2d
         self.input_quant = qnn.QuantIdentity(act_quant=InputQuant) if binary else nn.Identity()
+        layers: list[nn.Module] = []
         if stem_channels:
-            self.stem = nn.Sequential(
-                conv(in_chans, stem_channels, 3, padding=1, bias=False),
-                nn.BatchNorm2d(stem_channels),
-                qnn.QuantReLU(act_quant=Uint8ActPerTensorFloat, bit_width=act_bits) if binary else nn.ReLU(),
-            )
-            in_chans = stem_channels
-        else:
-            self.stem = nn.Identity()
+            for i in range(max(1, stem_depth)):
+                out_ch = stem_channels * 2**i
+                layers += [
+                    conv(in_chans, out_ch, 3, stride=1 if i == 0 else 2, padding=1, bias=False),
+                    nn.BatchNorm2d(out_ch),
+                    qnn.QuantReLU(act_quant=Uint8ActPerTensorFloat, bit_width=act_bits) if binary else nn.ReLU(),
+                ]
+                in_chans = out_ch
+        self.stem = nn.Sequential(*layers) if layers else nn.Identity()
         self.proj = conv(in_chans, dim, patch, stride=patch, bias=False)
         self.norm = nn.BatchNorm2d(dim)
         self.pos = nn.Parameter(torch.randn(1, self.num_tokens, dim) * 0.1)

@@ -29,6 +29,7 @@ class ViTConfig:
         heads: attention heads.
         mlp_ratio: MLP hidden size / dim.
         stem_channels: channels of the 3x3 conv stem (0: plain patchify).
+        stem_depth: stem convs (the 2nd on are stride 2, doubling channels).
         stem_act_bits: bits of the stem activation.
         prob_binarizer: attention-probability binarizer (see layers.PROB_BINARIZERS).
         learned_scale: learnable per-channel weight scales (BiViT) or mean |W|.
@@ -44,6 +45,7 @@ class ViTConfig:
     heads: int = 2
     mlp_ratio: float = 2.0
     stem_channels: int = 16
+    stem_depth: int = 1
     stem_act_bits: int = 4
     prob_binarizer: str = "sab"
     learned_scale: bool = True
@@ -55,7 +57,8 @@ class ViTConfig:
 
     @property
     def num_tokens(self) -> int:
-        return (self.img_size // self.patch) ** 2
+        grid = self.img_size // 2 ** max(0, self.stem_depth - 1) if self.stem_channels else self.img_size
+        return (grid // self.patch) ** 2
 
     @property
     def hidden(self) -> int:
@@ -78,7 +81,7 @@ class BinaryViT(nn.Module):
         self.cfg, self.binary = cfg, binary
         # One quantizer for the whole residual stream: every add is an integer add.
         self.residual_quant = qnn.QuantIdentity(act_quant=ResidualQuant) if binary else None
-        self.embed = PatchEmbed(cfg.img_size, cfg.in_chans, cfg.patch, cfg.dim, cfg.stem_channels, cfg.stem_act_bits, binary, self.residual_quant)
+        self.embed = PatchEmbed(cfg.img_size, cfg.in_chans, cfg.patch, cfg.dim, cfg.stem_channels, cfg.stem_act_bits, binary, self.residual_quant, cfg.stem_depth)
         self.blocks = nn.ModuleList(
             Block(cfg.dim, cfg.heads, cfg.hidden, binary, self.residual_quant, cfg.prob_binarizer, cfg.learned_scale, cfg.norm)
             for _ in range(cfg.depth)

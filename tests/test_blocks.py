@@ -174,3 +174,14 @@ def test_attention_rejects_bad_config():
 def test_sab_binarizer_module():
     b = SoftmaxAwareBinarizer(32)
     assert b.c_int == 7
+
+
+def test_patch_embed_stem_geometry():
+    from xnorvit.model.layers import PatchEmbed
+
+    pe = PatchEmbed(28, 1, 2, 8, stem_channels=4, act_bits=4, binary=False, residual_quant=None, stem_depth=2)
+    assert pe.num_tokens == 49  # 28 -> 14 (stride-2 conv) -> 7x7 patches of 2
+    assert pe(torch.rand(3, 1, 28, 28)).shape == (3, 49, 8)
+    assert PatchEmbed(8, 1, 2, 8, 4, 4, False, None).num_tokens == 16
+    with pytest.raises(ValueError, match="not divisible by patch size 3"):
+        PatchEmbed(28, 1, 3, 8, 4, 4, False, None)
