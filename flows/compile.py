@@ -97,7 +97,8 @@ def _load(model):
     return ModelWrapper(model)
 
 
-def streamline_stages(model, log: Callable[[str], None] | None = None, max_rounds: int = 8, check: bool = True) -> dict:
+def streamline_stages(model, log: Callable[[str], None] | None = None, max_rounds: int = 8, check: bool = True,
+                      exact: bool = True) -> dict:
     """Run every compiler stage on an exported bivit-t.
 
     Args:
@@ -107,6 +108,9 @@ def streamline_stages(model, log: Callable[[str], None] | None = None, max_round
         max_rounds: bound on the streamlining fixpoint loop.
         check: run :func:`~xnorvit.flows.transforms.check_integer_graph` on
             the result (default; False only to inspect a failing graph).
+        exact: recompute every integer-input threshold from the ``qonnx``
+            stage's float chain (:class:`~xnorvit.flows.transforms.ExactThresholds`,
+            default); False keeps FINN's float32-derived thresholds.
 
     Returns:
         ``{stage: ModelWrapper}`` for every name in :data:`STAGES`.
@@ -159,6 +163,9 @@ def streamline_stages(model, log: Callable[[str], None] | None = None, max_round
     m = m.transform(RoundAndClipThresholds())
     m = m.transform(xt.RemoveOutputScale())
     m = _tidy(m)
+    if exact:
+        m = m.transform(xt.ExactThresholds(stages["qonnx"]))
+        m = _tidy(m)
     done("streamlined", m)
     if check:
         xt.check_integer_graph(m)

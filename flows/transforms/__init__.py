@@ -3,6 +3,7 @@ on a binary ViT (see :mod:`xnorvit.flows.compile` for the order they run in).
 """
 
 from .attention import ConvertBinaryAttention
+from .exact import ExactThresholdError, ExactThresholds
 from .checks import UnsupportedNodeError, check_integer_graph
 from .xnor import ConvertBipolarMatMulsToXnorPopcount
 from .layout import ChannelsLastBatchNorm, SetTokenThresholdLayout
@@ -16,6 +17,8 @@ from .streamline import (
 
 __all__ = [
     "ConvertBinaryAttention",
+    "ExactThresholds",
+    "ExactThresholdError",
     "UnsupportedNodeError",
     "check_integer_graph",
     "ChannelsLastBatchNorm",
