@@ -14,6 +14,26 @@ relative path. String parameters that name an existing file (e.g.
 ``WEIGHTS_FILE``) or a file-name prefix (finn-rtllib's ``THRESHOLDS_PATH``)
 are copied the same way.
 
+Third-party sources (anything outside ``rtl/``, i.e. finn-rtllib from the
+installed finn-plus) are synthesized from a preprocessed *copy*
+(:func:`preprocess_source`); the installed files are never touched:
+
+* every `` `default_nettype`` line is blanked: slang rejects the directive
+  inside a design element ("directive is not allowed inside a design
+  element"), and finn-rtllib's ``dwc/hdl/vpc.sv`` has it inside ``module
+  vpc`` (lines 41 and 422). Dropping it only relaxes implicit-net checking;
+  Verilator lints the original.
+* finn-rtllib's ``thresholding/hdl/thresholding.sv`` (line 281) computes a
+  stage's scope as ``(SCOPE_REDUCE == 0)? 1 : p.ptr[M-1:SN+1] < ...``. In
+  stage 0, ``SN + 1 = M``, so the dead branch holds the reversed part-select
+  ``ptr[M-1:M]``; slang binds it as an invalid expression without
+  reporting it (the branch is constant-false), and yosys-slang then stops
+  with a location-less "ERROR: unsynthesizable feature" on the enclosing
+  ``always_ff``. The copy uses ``(p.ptr[M-1:0] >> (SN+1))`` instead: the same
+  ``stage``-bit value wherever the branch is live, and a valid expression
+  in stage 0. A three-line reproducer: ``always_ff @(posedge clk) q <=
+  (S == 0) ? 1'b1 : p[3:SN+1] < 2;`` with ``SN = 3 - S`` and ``S = 0``.
+
 :func:`synth_command` is the ``xnorvit synth KERNEL --param K=V --out F``
 entry point (wired by ``flows/cli.py``).
 """
@@ -34,7 +54,7 @@ RTL_DIR = REPO_ROOT / "rtl"
 DEFAULT_CACHE = REPO_ROOT / "build" / "synth"
 #: Default target (the yosys flow is family-level; the part names the board).
 DEFAULT_PART = "xc7z020"
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
 
 #: LUTs per LUT-RAM / shift-register primitive (Vivado counts them as "LUT as Memory").
 LUTRAM_LUTS = {
@@ -47,6 +67,44 @@ class SynthesisError(RuntimeError):
     """Yosys failed, or a kernel/parameter was not understood."""
 
 
+#: Textual fixes of third-party sources for slang, by file name: (old, new).
+#: Each is applied to the copy that is synthesized, only where ``old`` occurs.
+SOURCE_PATCHES: dict[str, list[tuple[str, str]]] = {
+    "thresholding.sv": [
+        ("Scope <= (SCOPE_REDUCE == 0)? 1 : p.ptr[M-1:SN+1] < 2**stage - SCOPE_REDUCE;",
+         "Scope <= (SCOPE_REDUCE == 0)? 1 : (p.ptr[M-1:0] >> (SN+1)) < 2**stage - SCOPE_REDUCE;"),
+    ],
+}
+
+
+def _is_third_party(src: Path) -> bool:
+    try:
+        src.resolve().relative_to(RTL_DIR)
+        return False
+    except ValueError:
+        return True
+
+
+def preprocess_source(src: os.PathLike | str) -> str:
+    """Text of ``src`` as synthesized: third-party files get the slang fixes.
+
+    Files under ``rtl/`` are returned unchanged. Files elsewhere (finn-rtllib)
+    have every `` `default_nettype`` line blanked (line numbers are kept) and
+    the :data:`SOURCE_PATCHES` of their file name applied; see the module
+    docstring for why.
+    """
+    src = Path(src)
+    text = src.read_text()
+    if not _is_third_party(src):
+        return text
+    lines = text.split("\n")
+    text = "\n".join("// (default_nettype removed for slang)" if ln.lstrip().startswith("`default_nettype") else ln
+                     for ln in lines)
+    for old, new in SOURCE_PATCHES.get(src.name, []):
+        text = text.replace(old, new)
+    return text
+
+
 def _mvau_sources() -> list[Path]:
     return [RTL_DIR / "mvau_addtree.sv", RTL_DIR / "mvau_rom.sv", RTL_DIR / "mvau_core.sv"]
 
@@ -55,8 +113,10 @@ def kernel_sources(kernel: str) -> tuple[str, list[Path]]:
     """Top module and HDL files of a kernel name.
 
     Known: ``mvau_xnor``, ``mvau_int``, ``thresholding_axis`` (alias
-    ``thresholding``); any other name ``K`` with a file ``rtl/K.sv`` maps to
-    that single file.
+    ``thresholding``, with finn-rtllib's thresholding core), ``stream_dwc``
+    (with finn-rtllib's ``vpc.sv``), ``binary_attention`` (with
+    ``attn_frame_buffer.sv``); any other name ``K`` with a file ``rtl/K.sv``
+    maps to that single file.
 
     Raises:
         SynthesisError: unknown kernel.
@@ -69,6 +129,12 @@ def kernel_sources(kernel: str) -> tuple[str, list[Path]]:
         hdl = finn_rtllib() / "thresholding" / "hdl"
         return "thresholding_axis", [hdl / "thresholding.sv", hdl / "thresholding_axi.sv",
                                      RTL_DIR / "thresholding_axis.sv"]
+    if kernel == "stream_dwc":
+        from xnorvit.flows.finn_env import finn_rtllib
+
+        return kernel, [finn_rtllib() / "dwc" / "hdl" / "vpc.sv", RTL_DIR / "stream_dwc.sv"]
+    if kernel == "binary_attention":
+        return kernel, [RTL_DIR / "attn_frame_buffer.sv", RTL_DIR / "binary_attention.sv"]
     single = RTL_DIR / f"{kernel}.sv"
     if single.exists():
         return kernel, [single]
@@ -126,7 +192,7 @@ def _key(top: str, sources: Sequence[Path], parameters: Mapping[str, object], fi
             h.update(repr(parameters[k]).encode())
     for s in sources:
         h.update(Path(s).name.encode())
-        h.update(Path(s).read_bytes())
+        h.update(preprocess_source(s).encode())
     return h.hexdigest()[:16]
 
 
@@ -193,7 +259,9 @@ def synthesize(
 
     Args:
         top: top-level module name.
-        sources: SystemVerilog/Verilog files (``.vlt`` files are ignored).
+        sources: SystemVerilog/Verilog files (``.vlt`` files are ignored);
+            files outside ``rtl/`` are synthesized from a preprocessed copy
+            (:func:`preprocess_source`).
         parameters: top-level parameter overrides, e.g. ``{"PE": 4, "WEIGHTS_FILE": "w.hex"}``;
             ints/bools as numbers, other values as strings; a string naming an
             existing file or file prefix is copied into the run directory.
@@ -234,7 +302,7 @@ def synthesize(
         rel_srcs = []
         for i, s in enumerate(srcs):
             dst = work / "src" / f"{i:02d}_{s.name}"
-            shutil.copyfile(s, dst)
+            dst.write_text(preprocess_source(s))
             rel_srcs.append(f"src/{dst.name}")
         gparams = []
         for k, v in parameters.items():
@@ -296,8 +364,12 @@ def random_memories(kernel: str, parameters: dict, seed: int = 0, cache_dir: os.
     Synthesis of an MVAU with empty memories optimises the datapath away, so
     resource figures need real contents. Returns a copy of ``parameters``
     with ``WEIGHTS_FILE`` (and ``THRESHOLDS_FILE`` when ``N_THRESH > 0``)
-    set; other kernels are returned unchanged.
+    set; for ``thresholding_axis`` without ``THRESHOLDS_PATH``, seeded sorted
+    thresholds written by FINN's ``Thresholding_rtl.make_weight_file`` (see
+    :func:`_random_thresholds`); other kernels are returned unchanged.
     """
+    if kernel in ("thresholding", "thresholding_axis"):
+        return _random_thresholds(parameters, seed, cache_dir)
     if kernel not in ("mvau_xnor", "mvau_int") or "WEIGHTS_FILE" in parameters:
         return dict(parameters)
     import numpy as np
@@ -326,6 +398,60 @@ def random_memories(kernel: str, parameters: dict, seed: int = 0, cache_dir: os.
     if n:
         t = np.sort(rng.integers(lo, hi + 1, (mh, n)), axis=1)
         p["THRESHOLDS_FILE"] = str(mvau_rtl.write_thresholds(mdir / "thresholds.hex", t, pe, acc))
+    return p
+
+
+def _random_thresholds(parameters: dict, seed: int, cache_dir: os.PathLike | str) -> dict:
+    """``THRESHOLDS_PATH`` of seeded random thresholds for ``thresholding_axis``.
+
+    Uses the wrapper's defaults (``WI=WT=8, N=3, C=1, PE=1, SIGNED=1,
+    BIAS=0``) for missing parameters; the files are the ones FINN's RTL
+    backend embeds (``internal_embedded``), written once per configuration.
+    """
+    p = dict(parameters)
+    if "THRESHOLDS_PATH" in p:
+        return p
+    import numpy as np
+
+    wi, wt = int(p.get("WI", 8)), int(p.get("WT", p.get("WI", 8)))
+    n, c, pe = int(p.get("N", 3)), int(p.get("C", 1)), int(p.get("PE", 1))
+    signed, bias = bool(int(p.get("SIGNED", 1))), int(p.get("BIAS", 0))
+    if pe <= 0 or c % pe:
+        raise SynthesisError(f"thresholding: PE={pe} must divide C={c}")
+    if wt != wi:
+        raise SynthesisError("thresholding: random thresholds need WT == WI (give THRESHOLDS_PATH otherwise)")
+    lo, hi = (-(1 << (wi - 1)), 1 << (wi - 1)) if signed else (0, 1 << wi)
+    if n > hi - lo:
+        raise SynthesisError(f"thresholding: N={n} distinct thresholds do not fit {wi} bits")
+    tag = f"thresholding-C{c}-PE{pe}-{'INT' if signed else 'UINT'}{wi}-N{n}-B{bias}-s{seed}"
+    mdir = Path(cache_dir).resolve() / "memories" / tag
+    prefix = f"{mdir}/thr_"
+    if not (mdir / ".done").exists():
+        from qonnx.custom_op.registry import getCustomOp
+
+        from xnorvit.flows import finn_ref
+
+        rng = np.random.default_rng(seed)
+        thr = np.sort(np.stack([rng.choice(np.arange(lo, hi), n, replace=False) for _ in range(c)]), axis=1)
+        def clog2(x: int) -> int:
+            return max(0, (x - 1).bit_length())
+
+        idt = f"INT{wi}" if signed else f"UINT{wi}"
+        if bias >= 0:  # finn-rtllib's O_BITS
+            ob = clog2(n + bias + 1)
+            odt = "BINARY" if ob == 1 else f"UINT{ob}"
+        else:
+            odt = f"INT{1 + clog2(-bias if -bias >= n + bias + 1 else n + bias + 1)}"
+        attrs = dict(PE=pe, NumChannels=c, numSteps=n, inputDataType=idt, weightDataType=idt,
+                     outputDataType=odt, ActVal=bias, numInputVectors=[1])
+        model = finn_ref._model("Thresholding_rtl", "finn.custom_op.fpgadataflow.rtl", {"inp": (1, c), "thresh": thr},
+                                (1, c), attrs, {"inp": idt, "thresh": idt, "outp": odt})
+        node = model.graph.node[0]
+        node.name = "thr"
+        mdir.mkdir(parents=True, exist_ok=True)
+        getCustomOp(node).make_weight_file(thr, "internal_embedded", str(mdir / "memblock.dat"))
+        (mdir / ".done").write_text("")
+    p["THRESHOLDS_PATH"] = prefix
     return p
 
 
