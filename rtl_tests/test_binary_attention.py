@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import sys
 import zlib
 from pathlib import Path
 
@@ -35,7 +34,6 @@ import numpy as np
 import pytest
 from cocotb.triggers import RisingEdge
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # pytest importlib mode: axis_tb beside us
 from axis_tb import PAUSE_PATTERNS, AxisTB, pack_lanes, unpack_lanes
 from xnorvit.flows.sim import test_params
 

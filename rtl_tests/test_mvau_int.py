@@ -11,18 +11,14 @@ backpressure combinations plus a cycles-per-frame measurement.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+import cocotb
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import cocotb  # noqa: E402
-
-from axis_tb import PAUSE_PATTERNS  # noqa: E402
-from kernel_tb import check_cycles, check_stream  # noqa: E402
+from axis_tb import PAUSE_PATTERNS
+from kernel_tb import check_cycles, check_stream
 
 RTL = Path(__file__).resolve().parent.parent / "rtl"
 SOURCES = [RTL / "mvau_addtree.sv", RTL / "mvau_rom.sv", RTL / "mvau_core.sv", RTL / "mvau_int.sv"]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import random
-import sys
 from pathlib import Path
 
 import cocotb
@@ -22,7 +21,6 @@ import numpy as np
 import pytest
 from cocotb.triggers import ClockCycles, RisingEdge
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # pytest importlib mode: axis_tb beside us
 from axis_tb import PAUSE_PATTERNS, AxisTB, pack_lanes, unpack_lanes
 from xnorvit.flows.sim import test_params
 

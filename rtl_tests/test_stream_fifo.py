@@ -13,14 +13,12 @@ from __future__ import annotations
 import itertools
 import logging
 import random
-import sys
 from pathlib import Path
 
 import cocotb
 import pytest
 from cocotb.triggers import ClockCycles, RisingEdge
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # pytest importlib mode: axis_tb beside us
 from axis_tb import PAUSE_PATTERNS, AxisTB
 from xnorvit.flows.sim import test_params
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import math
 import random
-import sys
 from pathlib import Path
 
 import cocotb
@@ -25,7 +24,6 @@ import numpy as np
 import pytest
 from cocotb.triggers import ClockCycles, RisingEdge
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # pytest importlib mode: axis_tb beside us
 from axis_tb import PAUSE_PATTERNS, AxisTB, pack_lanes, unpack_lanes
 from xnorvit.flows.sim import test_params
 

@@ -15,18 +15,14 @@ with both under idle/backpressure combinations and measure cycles per frame
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+import cocotb
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import cocotb  # noqa: E402
-
-from axis_tb import PAUSE_PATTERNS  # noqa: E402
-from kernel_tb import check_cycles, check_stream  # noqa: E402
+from axis_tb import PAUSE_PATTERNS
+from kernel_tb import check_cycles, check_stream
 
 RTL = Path(__file__).resolve().parent.parent / "rtl"
 
@@ -124,6 +120,7 @@ PARAMS = [
     (24, 4, 10, 1, 1, 0, 2, False),     # binary output
     (10, 5, 5, 0, 3, 0, 3, True),       # odd sizes, repeated thresholds
     (36, 6, 12, 1, 31, 0, 2, False),    # 5-step search, non-power-of-two fold
+    (6, 2, 6, 1, 5, 0, 3, False),       # N+1 not a power of 2: stages 1.. mask out-of-range thresholds
 ]
 
 
