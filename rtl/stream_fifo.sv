@@ -27,11 +27,14 @@ module stream_fifo #(
     localparam int AW = (DEPTH > 1) ? $clog2(DEPTH) : 1;  // pointer width
     localparam int CW = $clog2(DEPTH + 1);                // count width
 
+    // Elaboration-time parameter check (Icarus 11 cannot elaborate $error here).
+`ifndef __ICARUS__
     generate
         if (DEPTH < 1 || W < 1) begin : g_bad_params
             $error("stream_fifo: DEPTH and W must be >= 1");
         end
     endgenerate
+`endif
 
     logic [W-1:0]  mem [DEPTH];
     logic [AW-1:0] wp, rp;

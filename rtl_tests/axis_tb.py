@@ -46,6 +46,11 @@ PAUSE_PATTERNS = {
 }
 
 
+def fires(valid, ready) -> bool:
+    """Whether a valid/ready pair handshakes now; X/Z (4-state simulators before reset) counts as no."""
+    return str(valid.value) == "1" and str(ready.value) == "1"
+
+
 def pack_lanes(values: Iterable[int], bits: int) -> int:
     """Pack unsigned lane values LSB-first into one word (FINN's packing)."""
     word = 0

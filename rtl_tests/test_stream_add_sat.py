@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 from cocotb.triggers import ClockCycles, RisingEdge
 
-from axis_tb import PAUSE_PATTERNS, AxisTB, pack_lanes, unpack_lanes
-from xnorvit.flows.sim import test_params
+from axis_tb import PAUSE_PATTERNS, AxisTB, fires, pack_lanes, unpack_lanes
+from xnorvit.flows.sim import icarus_available, test_params
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCES = [REPO / "rtl" / "stream_add_sat.sv"]
@@ -65,7 +65,7 @@ class TB(AxisTB):
         while True:
             await RisingEdge(self.dut.clk)
             cycle += 1
-            if self.dut.m_axis_tvalid.value and self.dut.m_axis_tready.value:
+            if fires(self.dut.m_axis_tvalid, self.dut.m_axis_tready):
                 self.out_cycles.append(cycle)
 
     async def run(self, a: np.ndarray, b: np.ndarray) -> None:
@@ -118,3 +118,15 @@ def test_stream_add_sat(params):
     from xnorvit.flows.sim import run_cocotb
 
     run_cocotb("stream_add_sat", SOURCES, test_module="test_stream_add_sat", parameters=params, test_params=params)
+
+#: Icarus Verilog variant (Verilator is the main simulator): two parameter sets.
+ICARUS_PARAMS = [dict(W=8, LANES=1), dict(W=8, LANES=4)]
+
+
+@pytest.mark.skipif(not icarus_available(), reason="Icarus Verilog not installed (Debian package `iverilog`)")
+@pytest.mark.parametrize("params", ICARUS_PARAMS, ids=lambda p: "-".join(f"{k}{v}" for k, v in p.items()))
+def test_stream_add_sat_icarus(params):
+    from xnorvit.flows.sim import run_cocotb
+
+    run_cocotb("stream_add_sat", SOURCES, test_module="test_stream_add_sat", parameters=params, test_params=params,
+               simulator="icarus")

@@ -23,8 +23,8 @@ import cocotb
 import pytest
 from cocotb.triggers import ClockCycles, RisingEdge
 
-from axis_tb import PAUSE_PATTERNS, AxisTB
-from xnorvit.flows.sim import DEFAULT_CACHE, test_params
+from axis_tb import PAUSE_PATTERNS, AxisTB, fires
+from xnorvit.flows.sim import DEFAULT_CACHE, icarus_available, test_params
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -87,10 +87,10 @@ class TB(AxisTB):
         while True:
             await RisingEdge(self.dut.clk)
             cycle += 1
-            if self.dut.s_axis_tvalid.value and self.dut.s_axis_tready.value:
+            if fires(self.dut.s_axis_tvalid, self.dut.s_axis_tready):
                 self.accepted += 1
             for o in self.outs:
-                if getattr(self.dut, f"{o}_tvalid").value and getattr(self.dut, f"{o}_tready").value:
+                if fires(getattr(self.dut, f"{o}_tvalid"), getattr(self.dut, f"{o}_tready")):
                     self.out_cycles[o].append(cycle)
 
 
@@ -167,3 +167,16 @@ def test_stream_fork(params):
 
     sources = [REPO / "rtl" / "stream_fork.sv", wrapper_source(params["N"])]
     run_cocotb("stream_fork_tb", sources, test_module="test_stream_fork", parameters=params, test_params=params)
+
+#: Icarus Verilog variant (Verilator is the main simulator): two parameter sets.
+ICARUS_PARAMS = [dict(W=8, N=1), dict(W=12, N=3)]
+
+
+@pytest.mark.skipif(not icarus_available(), reason="Icarus Verilog not installed (Debian package `iverilog`)")
+@pytest.mark.parametrize("params", ICARUS_PARAMS, ids=lambda p: "-".join(f"{k}{v}" for k, v in p.items()))
+def test_stream_fork_icarus(params):
+    from xnorvit.flows.sim import run_cocotb
+
+    sources = [REPO / "rtl" / "stream_fork.sv", wrapper_source(params["N"])]
+    run_cocotb("stream_fork_tb", sources, test_module="test_stream_fork", parameters=params, test_params=params,
+               simulator="icarus")
