@@ -87,10 +87,10 @@ def test_full_size_bivit_t_export_matches_on_mnist(tmp_path):
     model.eval()
     export_qonnx_model(model, tmp_path / "m.onnx")
     s = check_export(model, tmp_path / "m.onnx", d.x_test[:2])
-    # 2 images x (input + stem ReLU + 3 in the embedding (x, pos, x + pos)
+    # 2 images x (input + 2 stem ReLUs + 3 in the embedding (x, pos, x + pos)
     # + 4 blocks x (5 attention signs + 2 MLP signs + 2 residual adds x 2)
     # + head) quantized tensors
-    assert s["quant_tensors_bit_exact"] == s["quant_tensors_checked"] == 2 * (1 + 1 + 3 + 4 * (5 + 2 + 4) + 1)
+    assert s["quant_tensors_bit_exact"] == s["quant_tensors_checked"] == 2 * (1 + 2 + 3 + 4 * (5 + 2 + 4) + 1)
     assert s["integer_logits_equal"]
 
 

@@ -12,8 +12,9 @@ from ..vit import BinaryViT, ViTConfig
 
 
 def bivit_t(binary: bool = True, **overrides) -> BinaryViT:
-    """Build ``bivit-t``: patch 4 (49 tokens at 28x28), dim 64, depth 4,
-    2 heads, MLP ratio 2, 3x3 conv stem of 16 channels.
+    """Build ``bivit-t``: a two-layer 3x3 conv stem (16 channels, then 32
+    at stride 2: 28x28 -> 14x14), patch 2 (49 tokens at 28x28), dim 64,
+    depth 4, 2 heads, MLP ratio 2.
 
     Args:
         binary: binary student (True) or full-precision teacher (False).
@@ -23,7 +24,7 @@ def bivit_t(binary: bool = True, **overrides) -> BinaryViT:
     Raises:
         TypeError: an unknown override.
     """
-    cfg = ViTConfig(prob_binarizer="sab", learned_scale=True)
+    cfg = ViTConfig(prob_binarizer="sab", learned_scale=True, stem_channels=16, stem_depth=2, patch=2)
     for k, v in overrides.items():
         if not hasattr(cfg, k):
             raise TypeError(f"unknown bivit-t hyperparameter {k!r}")
