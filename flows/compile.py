@@ -23,27 +23,33 @@ Stages (each a :class:`qonnx.core.modelwrapper.ModelWrapper`, returned by
     (position embedding), :class:`~xnorvit.flows.transforms.MoveScalarMulPastReduce`
     and :class:`~xnorvit.flows.transforms.ConvertReduceMeanToSum` (GAP) until
     nothing changes; then qonnx ``ConvertBipolarMatMulToXnorPopcount``,
-    ``Streamline`` again, finn-plus ``RoundAndClipThresholds`` and
-    :class:`~xnorvit.flows.transforms.RemoveOutputScale`. Every BatchNorm,
+    ``Streamline`` again, :class:`~xnorvit.flows.transforms.AnnotateIntegerTypes`
+    (GAP sum, popcount widths), finn-plus ``RoundAndClipThresholds``,
+    :class:`~xnorvit.flows.transforms.RemoveOutputScale`,
+    :class:`~xnorvit.flows.transforms.ExactThresholds` (every integer-input
+    threshold recomputed from the ``qonnx`` stage's float32 chain) and
+    :class:`~xnorvit.flows.transforms.IntegerInput` (the graph takes raw
+    uint8 pixels; the input quantizer's thresholds are checked on all 256
+    values and removed). Every BatchNorm,
     weight scale, binarization offset and quantizer scale is inside an
     integer ``MultiThreshold``; weight MatMuls are ``XnorPopcountMatMul``
     (binary) or ``MatMul``/``Conv`` on integers; the graph outputs the
     integer logits (``logits / model.logit_scale()``).
 
 Rounding (measured): Brevitas rounds half-to-even, a MultiThreshold counts
-``x >= t``. Where the input of a threshold is an integer (popcounts,
-residual sums) a real tie would need ``t`` to be exactly an integer; the
-risk is float32, not the tie rule: FINN derives ``t`` by dividing out scales
-and BatchNorm in float32, PyTorch evaluates the forward chain in float32,
-and the two can land on different sides of an integer popcount.
-``RoundAndClipThresholds`` (ceil) then picks one side. On the 8x8 digits
-model every stage is bit exact; on the full 28x28 bivit-t (calibrated, not
-trained) the ``qonnx``/``finn``/``prepared`` stages are bit exact on 50 real
-MNIST test images and the ``streamlined`` stage differs on 4 of them, all by
-one code of one (channel, popcount) pair in one residual quantizer
-(threshold == popcount exactly). The cure is thresholds computed by
-evaluating the un-streamlined float chain on every integer input value
-(popcount ranges are small), not yet implemented.
+``x >= t``. FINN derives ``t`` by dividing scales and BatchNorm out in
+float32 while PyTorch evaluates the chain forward in float32; the two can
+land on different sides of an integer popcount (on the calibrated 28x28
+bivit-t: 4 of 50 MNIST images differed by one code, a projection threshold
+at exactly 23.0). :class:`~xnorvit.flows.transforms.ExactThresholds` sets
+every threshold of an integer-input MultiThreshold to the smallest integer
+input whose forward float32 chain reaches the level; the streamlined stage
+is then bit exact on the digits model and on the full bivit-t (the slow
+test, 50 real MNIST images). Exact by construction where the QONNX source of
+the chain is exact in float32 (bipolar MatMuls, attention, quantizer
+outputs); the 8-bit stem convolutions, residual adds and the GAP mean are
+summation-order dependent in float32 in PyTorch itself, and are mapped with
+one float32 product (see :mod:`xnorvit.flows.transforms.exact`).
 
 The streamlined graph is checked by
 :func:`xnorvit.flows.transforms.check_integer_graph`, which raises
@@ -160,12 +166,15 @@ def streamline_stages(model, log: Callable[[str], None] | None = None, max_round
             break
     m = m.transform(xt.ConvertBipolarMatMulsToXnorPopcount())
     m = m.transform(Streamline())
+    m = m.transform(xt.AnnotateIntegerTypes())
     m = m.transform(RoundAndClipThresholds())
     m = m.transform(xt.RemoveOutputScale())
     m = _tidy(m)
     if exact:
         m = m.transform(xt.ExactThresholds(stages["qonnx"]))
-        m = _tidy(m)
+    m = m.transform(xt.IntegerInput(stages["qonnx"]))
+    m = _tidy(m)
+    m = m.transform(xt.AnnotateIntegerTypes())
     done("streamlined", m)
     if check:
         xt.check_integer_graph(m)
@@ -191,6 +200,11 @@ def output_scale(model) -> float | None:
 def execute(model, images: np.ndarray, full_context: bool = False):
     """FINN ``execute_onnx`` of ``model`` on uint8 images, one image at a time.
 
+    Images are fed as ``to_float(images)`` (``u / 255``), or as the raw pixel
+    values (float32 tensor of integers) where the graph's metadata
+    ``xnorvit_input`` is ``"uint8"`` (set by
+    :class:`~xnorvit.flows.transforms.IntegerInput`).
+
     Args:
         model: a stage from :func:`streamline_stages` (batch-1 input).
         images: ``(N, C, H, W)`` uint8.
@@ -205,9 +219,10 @@ def execute(model, images: np.ndarray, full_context: bool = False):
     from xnorvit.model.data import to_float
 
     iname, oname = model.graph.input[0].name, model.graph.output[0].name
+    raw = model.get_metadata_prop("xnorvit_input") == "uint8"
     outs, ctxs = [], []
     for k in range(len(images)):
-        x = to_float(images[k : k + 1]).numpy()
+        x = np.asarray(images[k : k + 1], dtype=np.float32) if raw else to_float(images[k : k + 1]).numpy()
         ctx = oxe.execute_onnx(model, {iname: x}, return_full_exec_context=full_context)
         outs.append(np.asarray(ctx[oname], dtype=np.float64).reshape(1, -1))
         if full_context:

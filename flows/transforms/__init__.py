@@ -3,11 +3,12 @@ on a binary ViT (see :mod:`xnorvit.flows.compile` for the order they run in).
 """
 
 from .attention import ConvertBinaryAttention
-from .exact import ExactThresholdError, ExactThresholds
+from .exact import ExactThresholdError, ExactThresholds, IntegerInput
 from .checks import UnsupportedNodeError, check_integer_graph
 from .xnor import ConvertBipolarMatMulsToXnorPopcount
 from .layout import ChannelsLastBatchNorm, SetTokenThresholdLayout
 from .streamline import (
+    AnnotateIntegerTypes,
     ConvertReduceMeanToSum,
     MoveChannelwiseLinearPastFlatten,
     MoveScalarMulPastConstAdd,
@@ -19,6 +20,8 @@ __all__ = [
     "ConvertBinaryAttention",
     "ExactThresholds",
     "ExactThresholdError",
+    "IntegerInput",
+    "AnnotateIntegerTypes",
     "UnsupportedNodeError",
     "check_integer_graph",
     "ChannelsLastBatchNorm",

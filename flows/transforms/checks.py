@@ -35,7 +35,10 @@ def check_integer_graph(model) -> None:
     Allowed: :data:`INTEGER_OPS`, where ``MatMul``/``Conv`` must have a
     constant integer weight and integer input, ``Add`` must have integer
     inputs (residual add, or a constant integer position embedding), and
-    every MultiThreshold output must be an integer datatype.
+    every MultiThreshold output must be an integer datatype. Every tensor
+    must carry an integer FINN datatype annotation: graph inputs and
+    outputs, every node output, and every constant operand except shape/axes
+    parameters (``Reshape`` input 1, ``ReduceSum`` input 1).
 
     Raises:
         UnsupportedNodeError: first offending node (name and op type in the
@@ -58,3 +61,21 @@ def check_integer_graph(model) -> None:
                     raise UnsupportedNodeError(n, f"input {t} is {dt.name}, not an integer type")
         if n.op_type == "MultiThreshold" and not DataType[str(model.get_tensor_datatype(n.output[0]).name)].is_integer():
             raise UnsupportedNodeError(n, "output is not an integer type")
+
+    shape_params = {n.input[1] for n in model.graph.node if n.op_type in ("Reshape", "ReduceSum") and len(n.input) > 1}
+    for t in list(model.graph.input) + list(model.graph.output):
+        dt = model.get_tensor_datatype(t.name)
+        if not dt.is_integer():
+            node = model.find_consumer(t.name) or model.find_producer(t.name)
+            raise UnsupportedNodeError(node, f"graph tensor {t.name} is {dt.name}, not an integer type")
+    for n in model.graph.node:
+        for t in n.output:
+            dt = model.get_tensor_datatype(t)
+            if not dt.is_integer():
+                raise UnsupportedNodeError(n, f"output {t} is annotated {dt.name}, not an integer type")
+        for t in n.input:
+            if t in shape_params or model.get_initializer(t) is None:
+                continue
+            dt = model.get_tensor_datatype(t)
+            if not dt.is_integer():
+                raise UnsupportedNodeError(n, f"constant {t} is annotated {dt.name}, not an integer type")

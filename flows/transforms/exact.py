@@ -39,7 +39,7 @@ from qonnx.transformation.base import Transformation
 from qonnx.custom_op.registry import is_custom_op
 from qonnx.util.basic import get_by_name, qonnx_make_model
 
-__all__ = ["ExactThresholds", "ExactThresholdError", "chain_codes"]
+__all__ = ["ExactThresholds", "ExactThresholdError", "IntegerInput", "chain_codes"]
 
 #: data-movement ops a chain may pass through
 MOVE_OPS = ("Transpose", "Reshape", "Flatten", "Identity", "Squeeze", "Unsqueeze")
@@ -281,6 +281,8 @@ class ExactThresholds(Transformation):
         ref = self.ref
         mts = [n for n in model.graph.node if n.op_type == "MultiThreshold"]
         qs = _activation_quants(ref)
+        if qs and qs[0].input[0] == ref.graph.input[0].name and not any(mt.input[0] == model.graph.input[0].name for mt in mts):
+            qs = qs[1:]  # the input quantizer was removed by IntegerInput
         if len(mts) != len(qs):
             raise ExactThresholdError(f"{len(mts)} MultiThresholds in the streamlined graph, {len(qs)} activation quantizers in the reference")
         for mt, q in zip(mts, qs):
@@ -455,3 +457,55 @@ class ExactThresholds(Transformation):
         model.set_initializer(mt.input[1], new.astype(np.float32))
         lo_v, hi_v = float(new.min()), float(new.max())
         model.set_tensor_datatype(mt.input[1], DataType.get_smallest_possible(min(lo_v, -hi_v - 1)) if lo_v < 0 else DataType.get_smallest_possible(hi_v))
+
+
+class IntegerInput(Transformation):
+    """Make the graph take the raw uint8 pixels: remove the input quantizer's
+    MultiThreshold when it maps every ``u / 255`` (float32, as
+    :func:`xnorvit.model.data.to_float` computes it) to ``u`` -- checked for
+    all 256 values on the node's thresholds *and* on the reference QONNX
+    input quantizer -- and annotate the graph input ``UINT8``. Sets the
+    metadata ``xnorvit_input = "uint8"`` (:func:`xnorvit.flows.compile.execute`
+    then feeds raw pixels).
+
+    Leaves the graph unchanged when the first node is not such a
+    MultiThreshold (the check fails or the input is already integer).
+
+    Args:
+        reference: the ``qonnx`` stage the graph was streamlined from.
+    """
+
+    def __init__(self, reference):
+        super().__init__()
+        self.ref = reference
+
+    def apply(self, model):
+        iname = model.graph.input[0].name
+        cons = model.find_consumers(iname) or []
+        if len(cons) != 1 or cons[0].op_type != "MultiThreshold" or model.get_tensor_datatype(iname).is_integer():
+            return (model, False)
+        mt = cons[0]
+        inst = getCustomOp(mt)
+        thr = model.get_initializer(mt.input[1])
+        u = np.arange(256)
+        x = (u.astype(np.float32) / np.float32(255.0)).astype(np.float32)
+        if inst.get_nodeattr("out_scale") != 1.0 or thr.shape[0] != 1:
+            return (model, False)
+        got = (x[:, None] >= thr[0][None, :]).sum(1) + inst.get_nodeattr("out_bias")
+        qs = _activation_quants(self.ref)
+        if not qs or qs[0].input[0] != self.ref.graph.input[0].name or not np.array_equal(got, u):
+            return (model, False)
+        shape = self.ref.get_tensor_shape(qs[0].input[0])
+        vals = np.broadcast_to(x.reshape([256] + [1] * (len(shape) - 1)), [256] + list(shape[1:]))
+        s, zp = _scale(self.ref, qs[0])
+        codes = np.rint(chain_codes(self.ref, qs[0], vals) / s) + zp
+        if not np.array_equal(codes.reshape(256, -1), np.broadcast_to(u[:, None], (256, codes[0].size))):
+            return (model, False)
+        for n in model.find_consumers(mt.output[0]) or []:
+            for i, t in enumerate(n.input):
+                if t == mt.output[0]:
+                    n.input[i] = iname
+        model.graph.node.remove(mt)
+        model.set_tensor_datatype(iname, DataType["UINT8"])
+        model.set_metadata_prop("xnorvit_input", "uint8")
+        return (model, False)

@@ -10,7 +10,7 @@ from qonnx.transformation.base import Transformation
 from qonnx.transformation.infer_shapes import InferShapes
 from qonnx.util.basic import get_by_name
 
-__all__ = ["MoveScalarMulPastConstAdd", "MoveChannelwiseLinearPastFlatten", "MoveScalarMulPastReduce", "ConvertReduceMeanToSum", "RemoveOutputScale"]
+__all__ = ["AnnotateIntegerTypes", "MoveScalarMulPastConstAdd", "MoveChannelwiseLinearPastFlatten", "MoveScalarMulPastReduce", "ConvertReduceMeanToSum", "RemoveOutputScale"]
 
 
 def _scalar(model, name):
@@ -185,4 +185,35 @@ class RemoveOutputScale(Transformation):
         prod.output[0] = out
         model.graph.node.remove(mul)
         model.set_metadata_prop("xnorvit_output_scale", repr(s))
+        return (model, False)
+
+
+class AnnotateIntegerTypes(Transformation):
+    """Give the integer ops qonnx's ``InferDataTypes`` leaves as FLOAT32 (or
+    too wide) their exact FINN datatype:
+
+    * ``ReduceSum`` (the GAP) of an integer input in ``[a, b]`` over ``n``
+      elements: the smallest type holding ``[n*a, n*b]``;
+    * ``XnorPopcountMatMul`` with ``K`` input bits (annotated UINT32 by
+      qonnx): the smallest unsigned type holding ``K``.
+
+    ``InferDataTypes`` keeps a non-FLOAT32 annotation of an op it does not
+    know (ReduceSum), so this survives later tidying; run it after
+    ``ConvertBipolarMatMulsToXnorPopcount``.
+    """
+
+    def apply(self, model):
+        for n in model.graph.node:
+            if n.op_type == "ReduceSum":
+                dt = model.get_tensor_datatype(n.input[0])
+                if not dt.is_integer():
+                    continue
+                cnt = int(np.prod(model.get_tensor_shape(n.input[0]))) // int(np.prod(model.get_tensor_shape(n.output[0])))
+                lo, hi = cnt * int(dt.min()), cnt * int(dt.max())
+                out = DataType.get_smallest_possible(min(lo, -hi - 1)) if lo < 0 else DataType.get_smallest_possible(hi)
+                model.set_tensor_datatype(n.output[0], out)
+            elif n.op_type == "XnorPopcountMatMul":
+                w = model.get_initializer(n.input[1])
+                if w is not None:
+                    model.set_tensor_datatype(n.output[0], DataType.get_smallest_possible(int(w.shape[0])))
         return (model, False)
