@@ -51,6 +51,22 @@ def fires(valid, ready) -> bool:
     return str(valid.value) == "1" and str(ready.value) == "1"
 
 
+#: (idle, backpressure) combinations the stream-kernel tests run over.
+COMBOS = [
+    ("none", "none"),
+    ("cycle", "none"),
+    ("none", "cycle"),
+    ("random", "random"),
+    ("burst", "random"),
+    ("random", "burst"),
+]
+
+
+def param_id(params: dict) -> str:
+    """pytest id of an HDL parameter set, e.g. ``W8-LANES4``."""
+    return "-".join(f"{k}{v}" for k, v in params.items())
+
+
 def pack_lanes(values: Iterable[int], bits: int) -> int:
     """Pack unsigned lane values LSB-first into one word (FINN's packing)."""
     word = 0

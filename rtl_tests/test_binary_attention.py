@@ -34,7 +34,7 @@ import numpy as np
 import pytest
 from cocotb.triggers import RisingEdge
 
-from axis_tb import PAUSE_PATTERNS, AxisTB, pack_lanes, unpack_lanes
+from axis_tb import AxisTB, COMBOS, PAUSE_PATTERNS, pack_lanes, param_id, unpack_lanes
 from xnorvit.flows.sim import test_params
 
 REPO = Path(__file__).resolve().parent.parent
@@ -156,14 +156,6 @@ class TB(AxisTB):
 #: Documented pipeline latency beyond 2 rows (see the RTL header).
 LATENCY_EXTRA = 3
 
-COMBOS = [
-    ("none", "none"),
-    ("cycle", "none"),
-    ("none", "cycle"),
-    ("random", "random"),
-    ("burst", "random"),
-    ("random", "burst"),
-]
 
 
 @cocotb.test(timeout_time=20, timeout_unit="ms")
@@ -236,7 +228,7 @@ PARAMS = [
 ]
 
 
-@pytest.mark.parametrize("params", PARAMS, ids=lambda p: "-".join(f"{k}{v}" for k, v in p.items()))
+@pytest.mark.parametrize("params", PARAMS, ids=param_id)
 def test_binary_attention(params):
     from xnorvit.flows.sim import run_cocotb
 

@@ -21,20 +21,12 @@ import numpy as np
 import pytest
 from cocotb.triggers import ClockCycles, RisingEdge
 
-from axis_tb import PAUSE_PATTERNS, AxisTB, fires, pack_lanes, unpack_lanes
+from axis_tb import AxisTB, COMBOS, PAUSE_PATTERNS, fires, pack_lanes, param_id, unpack_lanes
 from xnorvit.flows.sim import icarus_available, test_params
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCES = [REPO / "rtl" / "stream_add_sat.sv"]
 
-COMBOS = [
-    ("none", "none"),
-    ("cycle", "none"),
-    ("none", "cycle"),
-    ("random", "random"),
-    ("burst", "random"),
-    ("random", "burst"),
-]
 
 
 def reference(a: np.ndarray, b: np.ndarray, w: int) -> np.ndarray:
@@ -113,7 +105,7 @@ PARAMS = [
 ]
 
 
-@pytest.mark.parametrize("params", PARAMS, ids=lambda p: "-".join(f"{k}{v}" for k, v in p.items()))
+@pytest.mark.parametrize("params", PARAMS, ids=param_id)
 def test_stream_add_sat(params):
     from xnorvit.flows.sim import run_cocotb
 
@@ -124,7 +116,7 @@ ICARUS_PARAMS = [dict(W=8, LANES=1), dict(W=8, LANES=4)]
 
 
 @pytest.mark.skipif(not icarus_available(), reason="Icarus Verilog not installed (Debian package `iverilog`)")
-@pytest.mark.parametrize("params", ICARUS_PARAMS, ids=lambda p: "-".join(f"{k}{v}" for k, v in p.items()))
+@pytest.mark.parametrize("params", ICARUS_PARAMS, ids=param_id)
 def test_stream_add_sat_icarus(params):
     from xnorvit.flows.sim import run_cocotb
 

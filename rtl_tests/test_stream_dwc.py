@@ -23,19 +23,11 @@ import cocotb
 import pytest
 from cocotb.triggers import ClockCycles, RisingEdge
 
-from axis_tb import PAUSE_PATTERNS, AxisTB
+from axis_tb import AxisTB, COMBOS, PAUSE_PATTERNS, param_id
 from xnorvit.flows.sim import test_params
 
 REPO = Path(__file__).resolve().parent.parent
 
-COMBOS = [
-    ("none", "none"),
-    ("cycle", "none"),
-    ("none", "cycle"),
-    ("random", "random"),
-    ("burst", "random"),
-    ("random", "burst"),
-]
 
 
 def sources() -> list[Path]:
@@ -125,7 +117,7 @@ PARAMS = [
 ]
 
 
-@pytest.mark.parametrize("params", PARAMS, ids=lambda p: "-".join(f"{k}{v}" for k, v in p.items()))
+@pytest.mark.parametrize("params", PARAMS, ids=param_id)
 def test_stream_dwc(params):
     from xnorvit.flows.sim import run_cocotb
 

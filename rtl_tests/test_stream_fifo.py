@@ -19,20 +19,12 @@ import cocotb
 import pytest
 from cocotb.triggers import ClockCycles, RisingEdge
 
-from axis_tb import PAUSE_PATTERNS, AxisTB, fires
+from axis_tb import AxisTB, COMBOS, PAUSE_PATTERNS, fires, param_id
 from xnorvit.flows.sim import icarus_available, test_params
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCES = [REPO / "rtl" / "stream_fifo.sv"]
 
-COMBOS = [
-    ("none", "none"),
-    ("cycle", "none"),
-    ("none", "cycle"),
-    ("random", "random"),
-    ("burst", "random"),
-    ("random", "burst"),
-]
 
 
 class TB(AxisTB):
@@ -118,7 +110,7 @@ PARAMS = [
 ]
 
 
-@pytest.mark.parametrize("params", PARAMS, ids=lambda p: "-".join(f"{k}{v}" for k, v in p.items()))
+@pytest.mark.parametrize("params", PARAMS, ids=param_id)
 def test_stream_fifo(params):
     from xnorvit.flows.sim import run_cocotb
 
@@ -129,7 +121,7 @@ ICARUS_PARAMS = [dict(W=8, DEPTH=1), dict(W=13, DEPTH=5)]
 
 
 @pytest.mark.skipif(not icarus_available(), reason="Icarus Verilog not installed (Debian package `iverilog`)")
-@pytest.mark.parametrize("params", ICARUS_PARAMS, ids=lambda p: "-".join(f"{k}{v}" for k, v in p.items()))
+@pytest.mark.parametrize("params", ICARUS_PARAMS, ids=param_id)
 def test_stream_fifo_icarus(params):
     from xnorvit.flows.sim import run_cocotb
 

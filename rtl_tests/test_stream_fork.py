@@ -23,19 +23,11 @@ import cocotb
 import pytest
 from cocotb.triggers import ClockCycles, RisingEdge
 
-from axis_tb import PAUSE_PATTERNS, AxisTB, fires
+from axis_tb import AxisTB, COMBOS, PAUSE_PATTERNS, fires, param_id
 from xnorvit.flows.sim import DEFAULT_CACHE, icarus_available, test_params
 
 REPO = Path(__file__).resolve().parent.parent
 
-COMBOS = [
-    ("none", "none"),
-    ("cycle", "none"),
-    ("none", "cycle"),
-    ("random", "random"),
-    ("burst", "random"),
-    ("random", "burst"),
-]
 
 
 def wrapper_source(n: int) -> Path:
@@ -161,7 +153,7 @@ PARAMS = [
 ]
 
 
-@pytest.mark.parametrize("params", PARAMS, ids=lambda p: "-".join(f"{k}{v}" for k, v in p.items()))
+@pytest.mark.parametrize("params", PARAMS, ids=param_id)
 def test_stream_fork(params):
     from xnorvit.flows.sim import run_cocotb
 
@@ -173,7 +165,7 @@ ICARUS_PARAMS = [dict(W=8, N=1), dict(W=12, N=3)]
 
 
 @pytest.mark.skipif(not icarus_available(), reason="Icarus Verilog not installed (Debian package `iverilog`)")
-@pytest.mark.parametrize("params", ICARUS_PARAMS, ids=lambda p: "-".join(f"{k}{v}" for k, v in p.items()))
+@pytest.mark.parametrize("params", ICARUS_PARAMS, ids=param_id)
 def test_stream_fork_icarus(params):
     from xnorvit.flows.sim import run_cocotb
 

@@ -24,20 +24,12 @@ import numpy as np
 import pytest
 from cocotb.triggers import ClockCycles, RisingEdge
 
-from axis_tb import PAUSE_PATTERNS, AxisTB, pack_lanes, unpack_lanes
+from axis_tb import AxisTB, COMBOS, PAUSE_PATTERNS, pack_lanes, param_id, unpack_lanes
 from xnorvit.flows.sim import DEFAULT_CACHE, test_params
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCES = [REPO / "rtl" / "stream_pos_add.sv"]
 
-COMBOS = [
-    ("none", "none"),
-    ("cycle", "none"),
-    ("none", "cycle"),
-    ("random", "random"),
-    ("burst", "random"),
-    ("random", "burst"),
-]
 
 
 def signed_values(rng: np.random.Generator, shape, w: int) -> np.ndarray:
@@ -127,7 +119,7 @@ PARAMS = [
 ]
 
 
-@pytest.mark.parametrize("params", PARAMS, ids=lambda p: "-".join(f"{k}{v}" for k, v in p.items()))
+@pytest.mark.parametrize("params", PARAMS, ids=param_id)
 def test_stream_pos_add(params):
     from xnorvit.flows.sim import run_cocotb
 
