@@ -11,6 +11,7 @@ beat, whatever the width.
 from __future__ import annotations
 
 import itertools
+import logging
 import random
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -105,6 +106,25 @@ class AxisTB:
             p: AxiStreamSource(AxiStreamBus.from_prefix(dut, p), dut.clk, dut.rst, byte_lanes=1) for p in sources
         }
         self.sink = {p: AxiStreamSink(AxiStreamBus.from_prefix(dut, p), dut.clk, dut.rst, byte_lanes=1) for p in sinks}
+        for end in (*self.source.values(), *self.sink.values()):
+            end.log.setLevel(logging.WARNING)  # one frame per beat: per-frame logs drown the test
+
+    def handshake_cycles(self, prefix: str) -> list[int]:
+        """Start recording the clock cycles (counted from this call) at which
+        ``<prefix>_tvalid && <prefix>_tready``; returns the list it fills."""
+        cycles: list[int] = []
+        valid, ready = getattr(self.dut, f"{prefix}_tvalid"), getattr(self.dut, f"{prefix}_tready")
+
+        async def monitor() -> None:
+            cycle = 0
+            while True:
+                await RisingEdge(self.dut.clk)
+                cycle += 1
+                if fires(valid, ready):
+                    cycles.append(cycle)
+
+        cocotb.start_soon(monitor())
+        return cycles
 
     def set_idle_generator(self, generator=None) -> None:
         """Apply a pause generator factory (or None) to every source."""

@@ -24,7 +24,6 @@ build per parameter set):
 from __future__ import annotations
 
 import json
-import logging
 import math
 import zlib
 from pathlib import Path
@@ -112,8 +111,6 @@ class TB(AxisTB):
         self.T, self.D, self.C = prm["T"], prm["D"], prm["C"]
         self.PAR_T, self.PAR_D = prm["PAR_T"], prm["PAR_D"]
         self.OW = out_width(self.T)
-        for end in (*self.source.values(), *self.sink.values()):
-            end.log.setLevel(logging.WARNING)  # one frame per beat: too chatty
         self.handshakes: list[int] = []  # cycle of every output handshake
         self.inputs_done: list[int] = []  # cycle at which every stream had sent n*T beats
         cocotb.start_soon(self._monitor())

@@ -12,16 +12,15 @@ the exact boundaries (sum = max, sum = min) occur.
 
 from __future__ import annotations
 
-import logging
 import random
 from pathlib import Path
 
 import cocotb
 import numpy as np
 import pytest
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles
 
-from axis_tb import AxisTB, COMBOS, PAUSE_PATTERNS, fires, pack_lanes, param_id, unpack_lanes
+from axis_tb import AxisTB, COMBOS, PAUSE_PATTERNS, pack_lanes, param_id, unpack_lanes
 from xnorvit.flows.sim import icarus_available, test_params
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,18 +46,7 @@ class TB(AxisTB):
         super().__init__(dut, sources=["s_axis_a", "s_axis_b"], sinks=["m_axis"])
         prm = test_params()
         self.W, self.LANES = prm["W"], prm["LANES"]
-        for end in (*self.source.values(), *self.sink.values()):
-            end.log.setLevel(logging.WARNING)
-        self.out_cycles: list[int] = []
-        cocotb.start_soon(self._monitor())
-
-    async def _monitor(self):
-        cycle = 0
-        while True:
-            await RisingEdge(self.dut.clk)
-            cycle += 1
-            if fires(self.dut.m_axis_tvalid, self.dut.m_axis_tready):
-                self.out_cycles.append(cycle)
+        self.out_cycles = self.handshake_cycles("m_axis")
 
     async def run(self, a: np.ndarray, b: np.ndarray) -> None:
         await self.send([pack_lanes(r, self.W) for r in a], "s_axis_a")

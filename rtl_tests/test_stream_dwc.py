@@ -15,7 +15,6 @@ configured for, as in finn-rtllib's dwc_axi) are sent back to back.
 from __future__ import annotations
 
 import importlib.util
-import logging
 import random
 from pathlib import Path
 
@@ -50,8 +49,6 @@ class TB(AxisTB):
         super().__init__(dut)
         prm = test_params()
         self.IBITS, self.OBITS = prm["IBITS"], prm["OBITS"]
-        for end in (*self.source.values(), *self.sink.values()):
-            end.log.setLevel(logging.WARNING)
         self.cycles = {"in": [], "out": []}
         cocotb.start_soon(self._monitor())
 

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import itertools
-import logging
 import random
 from pathlib import Path
 
@@ -32,8 +31,6 @@ class TB(AxisTB):
         super().__init__(dut)
         prm = test_params()
         self.W, self.DEPTH = prm["W"], prm["DEPTH"]
-        for end in (*self.source.values(), *self.sink.values()):
-            end.log.setLevel(logging.WARNING)
         self.accepted = 0  # input handshakes
         self.out_cycles: list[int] = []
         cocotb.start_soon(self._monitor())

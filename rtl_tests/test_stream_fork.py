@@ -15,7 +15,6 @@ ports so every output gets its own cocotbext-axi sink.
 from __future__ import annotations
 
 import itertools
-import logging
 import random
 from pathlib import Path
 
@@ -68,8 +67,6 @@ class TB(AxisTB):
         self.W, self.N = prm["W"], prm["N"]
         self.outs = [f"m{i}_axis" for i in range(self.N)]
         super().__init__(dut, sources=["s_axis"], sinks=self.outs)
-        for end in (*self.source.values(), *self.sink.values()):
-            end.log.setLevel(logging.WARNING)
         self.out_cycles: dict[str, list[int]] = {o: [] for o in self.outs}
         self.accepted = 0
         cocotb.start_soon(self._monitor())

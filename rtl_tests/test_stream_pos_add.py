@@ -14,15 +14,13 @@ test as JSON; the reference is ``clip(x + E[t, c])`` in numpy.
 
 from __future__ import annotations
 
-import json
-import logging
 import random
 from pathlib import Path
 
 import cocotb
 import numpy as np
 import pytest
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles
 
 from axis_tb import AxisTB, COMBOS, PAUSE_PATTERNS, pack_lanes, param_id, unpack_lanes
 from xnorvit.flows.sim import DEFAULT_CACHE, test_params
@@ -52,18 +50,7 @@ class TB(AxisTB):
         prm = test_params()
         self.T, self.C, self.PE, self.W = prm["T"], prm["C"], prm["PE"], prm["W"]
         self.table = np.array(prm["table"], dtype=np.int64)
-        for end in (*self.source.values(), *self.sink.values()):
-            end.log.setLevel(logging.WARNING)
-        self.out_cycles: list[int] = []
-        cocotb.start_soon(self._monitor())
-
-    async def _monitor(self):
-        cycle = 0
-        while True:
-            await RisingEdge(self.dut.clk)
-            cycle += 1
-            if self.dut.m_axis_tvalid.value and self.dut.m_axis_tready.value:
-                self.out_cycles.append(cycle)
+        self.out_cycles = self.handshake_cycles("m_axis")
 
     def beats(self, frames: np.ndarray) -> list[int]:
         """(F, T, C) values -> beats (C/PE per token)."""

@@ -14,7 +14,6 @@ extremes of the output range).
 
 from __future__ import annotations
 
-import logging
 import math
 import random
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 import cocotb
 import numpy as np
 import pytest
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles
 
 from axis_tb import AxisTB, COMBOS, PAUSE_PATTERNS, pack_lanes, param_id, unpack_lanes
 from xnorvit.flows.sim import test_params
@@ -38,18 +37,7 @@ class TB(AxisTB):
         prm = test_params()
         self.T, self.C, self.PE, self.W = prm["T"], prm["C"], prm["PE"], prm["W"]
         self.OW = self.W + math.ceil(math.log2(self.T))
-        for end in (*self.source.values(), *self.sink.values()):
-            end.log.setLevel(logging.WARNING)
-        self.in_cycles: list[int] = []
-        cocotb.start_soon(self._monitor())
-
-    async def _monitor(self):
-        cycle = 0
-        while True:
-            await RisingEdge(self.dut.clk)
-            cycle += 1
-            if self.dut.s_axis_tvalid.value and self.dut.s_axis_tready.value:
-                self.in_cycles.append(cycle)
+        self.in_cycles = self.handshake_cycles("s_axis")
 
     def frames(self, rng: np.random.Generator, n: int) -> np.ndarray:
         lo, hi = -(1 << (self.W - 1)), (1 << (self.W - 1)) - 1

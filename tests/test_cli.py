@@ -5,9 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
-import pytest
 
 XNORVIT = shutil.which("xnorvit", path=os.path.dirname(sys.executable)) or "xnorvit"
 
