@@ -72,8 +72,8 @@ class Recipe:
         seed: seed of initialisation, shuffling and augmentation.
         threads: torch CPU threads (0: torch's default). 1 by default: these
             small matrices gain little from a second thread, and any other
-            load on a 2-core machine slows a 2-thread run by up to 5x
-            (OpenMP barriers; measured 2.7 s vs 0.5 s per binary step).
+            load on a 2-core machine slows a 2-thread run several-fold
+            (OpenMP barriers wait for the busy core).
     """
 
     epochs: int = 19
