@@ -115,7 +115,8 @@ def kernel_sources(kernel: str) -> tuple[str, list[Path]]:
     Known: ``mvau_xnor``, ``mvau_int``, ``thresholding_axis`` (alias
     ``thresholding``, with finn-rtllib's thresholding core), ``stream_dwc``
     (with finn-rtllib's ``vpc.sv``), ``binary_attention`` (with
-    ``attn_frame_buffer.sv``); any other name ``K`` with a file ``rtl/K.sv``
+    ``attn_frame_buffer.sv``), ``stream_add_sat``/``stream_pos_add`` (with
+    ``lanes_add_sat.sv``); any other name ``K`` with a file ``rtl/K.sv``
     maps to that single file.
 
     Raises:
@@ -135,6 +136,8 @@ def kernel_sources(kernel: str) -> tuple[str, list[Path]]:
         return kernel, [finn_rtllib() / "dwc" / "hdl" / "vpc.sv", RTL_DIR / "stream_dwc.sv"]
     if kernel == "binary_attention":
         return kernel, [RTL_DIR / "attn_frame_buffer.sv", RTL_DIR / "binary_attention.sv"]
+    if kernel in ("stream_add_sat", "stream_pos_add"):
+        return kernel, [RTL_DIR / "lanes_add_sat.sv", RTL_DIR / f"{kernel}.sv"]
     single = RTL_DIR / f"{kernel}.sv"
     if single.exists():
         return kernel, [single]

@@ -41,16 +41,7 @@ module stream_add_sat #(
     wire go = ready && s_axis_a_tvalid && s_axis_b_tvalid;
 
     logic [LANES*W-1:0] sum;
-    always_comb begin
-        for (int l = 0; l < LANES; l++) begin
-            logic signed [W:0] s;
-            s = (W+1)'($signed(s_axis_a_tdata[l*W +: W])) + (W+1)'($signed(s_axis_b_tdata[l*W +: W]));
-            if (s[W] != s[W-1])  // overflow: the sign is s[W]
-                sum[l*W +: W] = s[W] ? {1'b1, {(W-1){1'b0}}} : {1'b0, {(W-1){1'b1}}};
-            else
-                sum[l*W +: W] = s[W-1:0];
-        end
-    end
+    lanes_add_sat #(.W(W), .LANES(LANES)) u_add (.a(s_axis_a_tdata), .b(s_axis_b_tdata), .sum(sum));
 
     always_ff @(posedge clk) begin
         if (rst) m_axis_tvalid <= 1'b0;

@@ -63,16 +63,7 @@ module stream_pos_add #(
     end
 
     logic [PE*W-1:0] sum;
-    always_comb begin
-        for (int l = 0; l < PE; l++) begin
-            logic signed [W:0] s;
-            s = (W+1)'($signed(s_axis_tdata[l*W +: W])) + (W+1)'($signed(rom_q[l*W +: W]));
-            if (s[W] != s[W-1])
-                sum[l*W +: W] = s[W] ? {1'b1, {(W-1){1'b0}}} : {1'b0, {(W-1){1'b1}}};
-            else
-                sum[l*W +: W] = s[W-1:0];
-        end
-    end
+    lanes_add_sat #(.W(W), .LANES(PE)) u_add (.a(s_axis_tdata), .b(rom_q), .sum(sum));
 
     always_ff @(posedge clk) begin
         if (rst) m_axis_tvalid <= 1'b0;

@@ -24,7 +24,7 @@ from axis_tb import AxisTB, COMBOS, PAUSE_PATTERNS, pack_lanes, param_id, unpack
 from xnorvit.flows.sim import icarus_available, test_params
 
 REPO = Path(__file__).resolve().parent.parent
-SOURCES = [REPO / "rtl" / "stream_add_sat.sv"]
+SOURCES = [REPO / "rtl" / "lanes_add_sat.sv", REPO / "rtl" / "stream_add_sat.sv"]
 
 
 

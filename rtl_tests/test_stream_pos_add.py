@@ -26,7 +26,7 @@ from axis_tb import AxisTB, COMBOS, PAUSE_PATTERNS, pack_lanes, param_id, unpack
 from xnorvit.flows.sim import DEFAULT_CACHE, test_params
 
 REPO = Path(__file__).resolve().parent.parent
-SOURCES = [REPO / "rtl" / "stream_pos_add.sv"]
+SOURCES = [REPO / "rtl" / "lanes_add_sat.sv", REPO / "rtl" / "stream_pos_add.sv"]
 
 
 
