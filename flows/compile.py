@@ -203,7 +203,9 @@ def execute(model, images: np.ndarray, full_context: bool = False):
     Images are fed as ``to_float(images)`` (``u / 255``), or as the raw pixel
     values (float32 tensor of integers) where the graph's metadata
     ``xnorvit_input`` is ``"uint8"`` (set by
-    :class:`~xnorvit.flows.transforms.IntegerInput`).
+    :class:`~xnorvit.flows.transforms.IntegerInput`), transposed to
+    ``(1, H, W, C)`` where ``xnorvit_input_layout`` is ``"NHWC"`` (set by
+    :class:`~xnorvit.flows.to_hw.ChannelsLastInput`).
 
     Args:
         model: a stage from :func:`streamline_stages` (batch-1 input).
@@ -220,9 +222,12 @@ def execute(model, images: np.ndarray, full_context: bool = False):
 
     iname, oname = model.graph.input[0].name, model.graph.output[0].name
     raw = model.get_metadata_prop("xnorvit_input") == "uint8"
+    nhwc = model.get_metadata_prop("xnorvit_input_layout") == "NHWC"
     outs, ctxs = [], []
     for k in range(len(images)):
         x = np.asarray(images[k : k + 1], dtype=np.float32) if raw else to_float(images[k : k + 1]).numpy()
+        if nhwc:
+            x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
         ctx = oxe.execute_onnx(model, {iname: x}, return_full_exec_context=full_context)
         outs.append(np.asarray(ctx[oname], dtype=np.float64).reshape(1, -1))
         if full_context:
