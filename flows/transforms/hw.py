@@ -1,0 +1,314 @@
+"""Conversion of the streamlined graph's non-MVAU layers into xnorvit
+hardware ops (FINN ``HWCustomOp``s, domain ``xnorvit.flows.ops``), and their
+specialization to RTL variants (domain ``xnorvit.flows.ops.rtl``).
+
+Each ``Infer*`` keeps the graph executable and bit-exact (the new node's
+``execute_node`` is the integer semantics of the replaced subgraph), creates
+nodes with ``PE=1`` (folding sets it later) and leaves any pattern it cannot
+prove equivalent untouched. They follow finn-plus's
+``finn/transformation/fpgadataflow/convert_to_hw/*.py`` (one node at a time,
+``InferShapes``/``InferDataTypes`` after a change).
+
+* :class:`InferResidualAdd`: ``Add(a, b)`` of two integer streams followed by
+  a ``MultiThreshold`` that is the saturating identity of its ``INT{W}``
+  output -> ``ResidualAdd``.
+* :class:`InferPosAdd`: ``Add(x, constant table)`` + saturating-identity
+  ``MultiThreshold`` -> ``PosAdd``.
+* :class:`InferTokenPool`: ``ReduceSum`` over the token axis -> ``TokenPool``.
+* :class:`InferBinaryAttention`: a plain ``BinaryAttention`` node (from
+  :class:`~xnorvit.flows.transforms.attention.ConvertBinaryAttention`) gets
+  its hardware attributes.
+* Forks: finn-plus's ``InferDuplicateStreamsLayer`` (N-way, one node per
+  tensor with fanout >= 2); :class:`SpecializeXnorvitLayers` maps its
+  ``DuplicateStreams`` to ``DuplicateStreams_rtl`` (run it before finn's
+  ``SpecializeLayers``, which would pick ``DuplicateStreams_hls``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from onnx import helper
+from qonnx.core.datatype import DataType
+from qonnx.custom_op.registry import getCustomOp
+from qonnx.transformation.base import Transformation
+from qonnx.transformation.infer_datatypes import InferDataTypes
+from qonnx.transformation.infer_shapes import InferShapes
+from qonnx.util.basic import get_by_name
+
+from xnorvit.flows.ops.binary_attention import attention_out_bits
+from xnorvit.flows.ops.stream import clog2
+
+__all__ = [
+    "DOMAIN",
+    "RTL_DOMAIN",
+    "InferResidualAdd",
+    "InferPosAdd",
+    "InferTokenPool",
+    "InferBinaryAttention",
+    "InferXnorvitLayers",
+    "SpecializeXnorvitLayers",
+    "is_saturating_identity",
+]
+
+DOMAIN = "xnorvit.flows.ops"
+RTL_DOMAIN = "xnorvit.flows.ops.rtl"
+
+#: abstract op types (and finn's DuplicateStreams) with an RTL variant ``<op>_rtl`` in RTL_DOMAIN
+RTL_VARIANTS = {
+    (DOMAIN, "ResidualAdd"),
+    (DOMAIN, "PosAdd"),
+    (DOMAIN, "TokenPool"),
+    (DOMAIN, "BinaryAttention"),
+    ("finn.custom_op.fpgadataflow", "DuplicateStreams"),
+}
+
+
+def _signed_bits(dt) -> int | None:
+    """W of a signed ``INT{W}`` FINN datatype (W >= 2), else None."""
+    if dt.is_integer() and dt.signed() and dt.name.startswith("INT") and dt.bitwidth() >= 2:
+        return dt.bitwidth()
+    return None
+
+
+def is_saturating_identity(model, mt, lo: int, hi: int) -> int | None:
+    """Whether MultiThreshold ``mt`` computes ``clamp(x, -2^(W-1), 2^(W-1)-1)``
+    for every integer ``x`` in ``[lo, hi]`` on every channel, ``INT{W}`` its
+    output type. Checked numerically on the whole range with the function
+    ``MultiThreshold.execute_node`` applies (qonnx ``multithreshold``).
+
+    Returns:
+        W, or None if it does not (or is not a signed-integer MultiThreshold).
+    """
+    if mt is None or mt.op_type != "MultiThreshold":
+        return None
+    inst = getCustomOp(mt)
+    w = _signed_bits(DataType[inst.get_nodeattr("out_dtype")])
+    thr = model.get_initializer(mt.input[1])
+    if w is None or thr is None or lo > hi or hi - lo > (1 << 22):
+        return None
+    from qonnx.custom_op.general.multithreshold import multithreshold
+
+    # the function MultiThreshold.execute_node applies, in (N, C) layout:
+    # one row per input value, one column per threshold channel
+    x = np.arange(lo, hi + 1, dtype=np.float32)
+    xin = np.broadcast_to(x[:, None], (x.size, thr.shape[0])).copy()
+    got = multithreshold(xin, thr, inst.get_nodeattr("out_scale"), inst.get_nodeattr("out_bias"))
+    want = np.clip(xin, -(1 << (w - 1)), (1 << (w - 1)) - 1)
+    return w if np.array_equal(got, want) else None
+
+
+def _single_consumer(model, tensor):
+    cons = model.find_consumers(tensor) or []
+    if len(cons) != 1 or any(o.name == tensor for o in model.graph.output):
+        return None
+    return cons[0]
+
+
+def _finish(model):
+    model = model.transform(InferShapes())
+    model = model.transform(InferDataTypes())
+    return model
+
+
+class InferResidualAdd(Transformation):
+    """``Add(a, b)`` + saturating-identity ``MultiThreshold`` -> ``ResidualAdd``.
+
+    Matched: ``Add`` whose two inputs are dynamic tensors of one shape
+    ``(..., C)`` annotated ``INT{W}``, whose output is consumed only by a
+    ``MultiThreshold`` with ``INT{W}`` output that equals
+    ``clamp(x, -2^(W-1), 2^(W-1)-1)`` on the whole range of ``a + b``
+    (checked numerically). Both nodes become one ``ResidualAdd`` (``PE=1``,
+    ``numInputVectors`` = the leading dims). Anything else is left alone.
+    """
+
+    def apply(self, model):
+        for add in list(model.graph.node):
+            if add.op_type != "Add" or len(add.input) != 2:
+                continue
+            a, b = add.input
+            if model.get_initializer(a) is not None or model.get_initializer(b) is not None:
+                continue
+            sa, sb = model.get_tensor_shape(a), model.get_tensor_shape(b)
+            if sa is None or sa != sb or len(sa) < 2:
+                continue
+            da, db = model.get_tensor_datatype(a), model.get_tensor_datatype(b)
+            w = _signed_bits(da)
+            if w is None or da != db:
+                continue
+            mt = _single_consumer(model, add.output[0])
+            lo, hi = int(da.min() + db.min()), int(da.max() + db.max())
+            if mt is None or is_saturating_identity(model, mt, lo, hi) != w:
+                continue
+            graph = model.graph
+            idx = list(graph.node).index(add)
+            node = helper.make_node(
+                "ResidualAdd", [a, b], [mt.output[0]], domain=DOMAIN, name=f"ResidualAdd_{add.name}",
+                backend="fpgadataflow", NumChannels=int(sa[-1]), PE=1, numInputVectors=[int(v) for v in sa[:-1]],
+                inputDataType=da.name, outputDataType=f"INT{w}")
+            graph.node.insert(idx, node)
+            graph.node.remove(add)
+            graph.node.remove(mt)
+            return (_finish(model), True)
+        return (model, False)
+
+
+class InferPosAdd(Transformation):
+    """``Add(x, E)`` + saturating-identity ``MultiThreshold`` -> ``PosAdd``.
+
+    Matched: ``x`` a dynamic ``(1, T, C)`` tensor annotated ``INT{W}``, ``E``
+    an integer initializer broadcastable to ``(1, T, C)`` with values in
+    ``INT{W}``, the ``Add`` output consumed only by a ``MultiThreshold`` with
+    ``INT{W}`` output equal to the clamp on ``[min x + min E, max x + max E]``.
+    The table becomes a ``(T, C)`` initializer (input 1 of the node).
+    """
+
+    def apply(self, model):
+        for add in list(model.graph.node):
+            if add.op_type != "Add" or len(add.input) != 2:
+                continue
+            consts = [model.get_initializer(i) for i in add.input]
+            if (consts[0] is None) == (consts[1] is None):
+                continue
+            xi = 0 if consts[0] is None else 1
+            x, e_name, e = add.input[xi], add.input[1 - xi], consts[1 - xi]
+            shape = model.get_tensor_shape(x)
+            if shape is None or len(shape) != 3 or shape[0] != 1:
+                continue
+            dx = model.get_tensor_datatype(x)
+            w = _signed_bits(dx)
+            if w is None:
+                continue
+            try:
+                table = np.broadcast_to(np.asarray(e, dtype=np.float64), shape).reshape(shape[1], shape[2])
+            except ValueError:
+                continue
+            if not np.array_equal(table, np.rint(table)) or table.min() < dx.min() or table.max() > dx.max():
+                continue
+            mt = _single_consumer(model, add.output[0])
+            lo, hi = int(dx.min() + table.min()), int(dx.max() + table.max())
+            if mt is None or is_saturating_identity(model, mt, lo, hi) != w:
+                continue
+            graph = model.graph
+            tname = model.make_new_valueinfo_name()
+            model.set_initializer(tname, table.astype(np.float32))
+            tbits = next(n for n in range(2, 65) if -(1 << (n - 1)) <= table.min() and table.max() < (1 << (n - 1)))
+            tdt = DataType[f"INT{tbits}"]
+            model.set_tensor_datatype(tname, tdt)
+            idx = list(graph.node).index(add)
+            node = helper.make_node(
+                "PosAdd", [x, tname], [mt.output[0]], domain=DOMAIN, name=f"PosAdd_{add.name}",
+                backend="fpgadataflow", NumChannels=int(shape[-1]), PE=1, numInputVectors=[int(v) for v in shape[:-1]],
+                inputDataType=dx.name, outputDataType=f"INT{w}")
+            graph.node.insert(idx, node)
+            graph.node.remove(add)
+            graph.node.remove(mt)
+            if not (model.find_consumers(e_name) or []):
+                model.del_initializer(e_name)
+            return (_finish(model), True)
+        return (model, False)
+
+
+class InferTokenPool(Transformation):
+    """``ReduceSum`` over the token axis -> ``TokenPool``.
+
+    Matched: input ``(1, T, C)`` annotated signed ``INT{W}``, axes ``[1]``
+    (or ``[-2]``; initializer or attribute), ``keepdims=0``. The output is
+    annotated ``INT{W + clog2(T)}`` (the RTL's lane width). Unsigned inputs
+    and other reductions are left alone.
+    """
+
+    def apply(self, model):
+        for rs in list(model.graph.node):
+            if rs.op_type != "ReduceSum":
+                continue
+            shape = model.get_tensor_shape(rs.input[0])
+            if shape is None or len(shape) != 3 or shape[0] != 1:
+                continue
+            if len(rs.input) > 1 and rs.input[1]:
+                axes = model.get_initializer(rs.input[1])
+            else:
+                a = get_by_name(rs.attribute, "axes")
+                axes = list(a.ints) if a is not None else None
+            if axes is None or [int(v) % 3 for v in np.ravel(axes)] != [1]:
+                continue
+            kd = get_by_name(rs.attribute, "keepdims")
+            if kd is None or kd.i != 0:
+                continue
+            dt = model.get_tensor_datatype(rs.input[0])
+            w = _signed_bits(dt)
+            if w is None:
+                continue
+            t = int(shape[1])
+            graph = model.graph
+            idx = list(graph.node).index(rs)
+            node = helper.make_node(
+                "TokenPool", [rs.input[0]], [rs.output[0]], domain=DOMAIN, name=f"TokenPool_{rs.name}",
+                backend="fpgadataflow", NumChannels=int(shape[-1]), PE=1, numInputVectors=[1, t],
+                inputDataType=dt.name, outputDataType=f"INT{w + clog2(t)}")
+            graph.node.insert(idx, node)
+            graph.node.remove(rs)
+            return (_finish(model), True)
+        return (model, False)
+
+
+class InferBinaryAttention(Transformation):
+    """Give each plain ``BinaryAttention`` node (no ``backend`` attribute) its
+    hardware attributes: ``backend="fpgadataflow"``, ``NumChannels`` C,
+    ``numInputVectors`` ``[1, T]``, ``inputDataType`` ``BINARY``,
+    ``outputDataType`` ``INT{clog2(T+1)+1}``, ``PAR_T = PAR_D = 1``.
+
+    Raises:
+        ValueError: a node whose q/k/v are not ``(1, T, C)`` ``BINARY``
+            tensors of one shape (names the node).
+    """
+
+    def apply(self, model):
+        changed = False
+        for node in model.graph.node:
+            if node.domain != DOMAIN or node.op_type != "BinaryAttention" or get_by_name(node.attribute, "backend"):
+                continue
+            shapes = [model.get_tensor_shape(i) for i in node.input]
+            dts = [model.get_tensor_datatype(i) for i in node.input]
+            if len(node.input) != 3 or any(s != shapes[0] for s in shapes) or len(shapes[0]) != 3 or shapes[0][0] != 1:
+                raise ValueError(f"{node.name} (BinaryAttention): q, k, v must be (1, T, C) of one shape, got {shapes}")
+            if any(d != DataType["BINARY"] for d in dts):
+                raise ValueError(f"{node.name} (BinaryAttention): q, k, v must be BINARY, got {[d.name for d in dts]}")
+            _, t, c = shapes[0]
+            inst = getCustomOp(node)
+            if c % inst.get_nodeattr("heads"):
+                raise ValueError(f"{node.name} (BinaryAttention): heads={inst.get_nodeattr('heads')} does not divide C={c}")
+            for k, v in dict(backend="fpgadataflow", NumChannels=int(c), numInputVectors=[1, int(t)],
+                             inputDataType="BINARY", outputDataType=f"INT{attention_out_bits(t)}", PAR_T=1, PAR_D=1).items():
+                inst.set_nodeattr(k, v)
+            changed = True
+        return (model, False) if not changed else (_finish(model), False)
+
+
+class InferXnorvitLayers(Transformation):
+    """All of this module's ``Infer*`` in order: pos add, residual adds,
+    token pool, binary attention (not the forks: run finn-plus's
+    ``InferDuplicateStreamsLayer`` once every layer is a HW layer)."""
+
+    def apply(self, model):
+        for t in (InferPosAdd(), InferResidualAdd(), InferTokenPool(), InferBinaryAttention()):
+            model = model.transform(t)
+        return (model, False)
+
+
+class SpecializeXnorvitLayers(Transformation):
+    """Abstract xnorvit ops (and finn-plus's ``DuplicateStreams``) -> their
+    ``<op>_rtl`` variants in domain ``xnorvit.flows.ops.rtl``, attributes
+    kept (finn-plus's ``SpecializeLayers`` pattern; node names kept). Run it
+    before finn's ``SpecializeLayers`` (which only knows
+    ``DuplicateStreams_hls``)."""
+
+    def apply(self, model):
+        graph = model.graph
+        for i, node in enumerate(list(graph.node)):
+            if (node.domain, node.op_type) not in RTL_VARIANTS:
+                continue
+            new = helper.make_node(node.op_type + "_rtl", list(node.input), list(node.output), domain=RTL_DOMAIN, name=node.name)
+            new.attribute.extend([a for a in node.attribute if a.name != "preferred_impl_style"])
+            graph.node.insert(i, new)
+            graph.node.remove(node)
+        return (model, False)
