@@ -55,6 +55,21 @@ __all__ = [
     "Block",
     "PatchEmbed",
     "GAPHead",
+    "BinaryConv2d",
+    "RPReLU",
+    "ImprovedRPReLU",
+    "LayerScale",
+    "PoolingBranches",
+    "shift_tokens",
+    "haar_matrix",
+    "QuantProbs",
+    "ZOO_BINARIZERS",
+    "ZooAttention",
+    "MultiScaleDilatedConv",
+    "ZooMLP",
+    "PatchMerge",
+    "ClsHead",
+    "ClsPatchEmbed",
 ]
 
 
@@ -401,3 +416,532 @@ class GAPHead(nn.Module):
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+# ==========================================================================
+# Model-zoo mechanisms (issue 6). Each class states its formula and paper.
+# All of them keep integer semantics at inference: binary products are exact
+# integers in float32, the residual stream stays on one 8-bit grid, and the
+# only real-valued operations sit between two quantizers (norms, scales,
+# pooling sums), where FINN folds them into thresholds.
+# ==========================================================================
+
+from .quant import BinaryActQuant, DecomposedQuant, elastic_binarize, exp_table, table_softmax  # noqa: E402
+
+
+class BinaryConv2d(qnn.QuantConv2d):
+    """Binary 2-D convolution without bias: ``y = s_o * conv(x, sign(W_o))``.
+
+    Like :class:`BinaryLinear`: bipolar weights (Brevitas
+    :class:`~xnorvit.model.quant.BinaryWeightQuant`), a learnable
+    per-output-channel scale ``s_o`` initialised to ``mean|W_o|`` at the first
+    training step, clipped-STE gradients. With a bipolar input each output is
+    the XNOR-popcount of ``K = C_in / groups * kh * kw`` bits; zero padding
+    contributes 0 (a masked bit).
+
+    Shapes: ``(B, C_in, H, W)`` -> ``(B, C_out, H', W')``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, padding: int = 0, dilation: int = 1, groups: int = 1, stride: int = 1):
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding, dilation=dilation, groups=groups, bias=False, weight_quant=BinaryWeightQuant)
+        self.scale = nn.Parameter(torch.ones(out_channels))
+        self.register_buffer("scale_initialized", torch.zeros((), dtype=torch.bool))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and not bool(self.scale_initialized):
+            with torch.no_grad():
+                self.scale.copy_(self.weight.abs().mean(dim=(1, 2, 3)))
+                self.scale_initialized.fill_(True)
+        s = self.scale.view(1, -1, 1, 1)
+        if self.training:
+            return F.conv2d(x, SignClippedSTE.apply(self.weight), None, self.stride, self.padding, self.dilation, self.groups) * s
+        return super().forward(x) * s
+
+
+def binary_conv(in_ch: int, out_ch: int, k: int, binary: bool, padding: int = 0, dilation: int = 1, groups: int = 1) -> nn.Module:
+    """:class:`BinaryConv2d` (binary) or ``nn.Conv2d`` without bias (FP)."""
+    if binary:
+        return BinaryConv2d(in_ch, out_ch, k, padding=padding, dilation=dilation, groups=groups)
+    return nn.Conv2d(in_ch, out_ch, k, padding=padding, dilation=dilation, groups=groups, bias=False)
+
+
+class RPReLU(nn.Module):
+    """ReActNet's RPReLU: ``y = PReLU(x - gamma) + zeta``, per-channel
+    ``gamma``, ``zeta`` and slope ``a`` (init 0.25):
+    ``PReLU(u) = u if u >= 0 else a * u``.
+
+    Liu et al., "ReActNet", ECCV 2020, Eq. 5; BinaryViT applies it in its
+    blocks. Shapes: ``(..., C)`` -> same.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.zeros(channels))
+        self.slope = nn.Parameter(torch.full((channels,), 0.25))
+        self.zeta = nn.Parameter(torch.zeros(channels))
+
+    def shifts(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.gamma, self.zeta
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gamma, zeta = self.shifts()
+        u = x - gamma
+        return torch.where(u >= 0, u, self.slope * u) + zeta
+
+
+class ImprovedRPReLU(RPReLU):
+    """DIDB-ViT's improved RPReLU: ``y = PReLU(x - gamma_c - gamma_t) + zeta_c
+    + zeta_t`` with per-channel (``c``) and per-token (``t``) shifts, so each
+    token position re-centres its activation distribution.
+
+    "High-Fidelity Differential-information Driven Binary Vision Transformer"
+    (DIDB-ViT, 2025); the per-token parameters are second-hand
+    (../shared/REFERENCE.md). Shapes: ``(B, tokens, C)`` -> same.
+    """
+
+    def __init__(self, channels: int, tokens: int):
+        super().__init__(channels)
+        self.gamma_t = nn.Parameter(torch.zeros(tokens, 1))
+        self.zeta_t = nn.Parameter(torch.zeros(tokens, 1))
+
+    def shifts(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.gamma + self.gamma_t, self.zeta + self.zeta_t
+
+
+class LayerScale(nn.Module):
+    """Per-channel scale ``y = gamma * x`` (CaiT's LayerScale).
+
+    BinaryViT's affine transformation before each main residual add uses
+    ``init = 0.1``; its pooling branches use ``init = 0``. Shapes: ``(..., C)``.
+    """
+
+    def __init__(self, channels: int, init: float):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((channels,), float(init)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gamma
+
+
+def tokens_to_grid(x: torch.Tensor, grid: int) -> torch.Tensor:
+    """``(B, grid*grid, C)`` -> ``(B, C, grid, grid)``."""
+    b, t, c = x.shape
+    return x.transpose(1, 2).reshape(b, c, grid, grid)
+
+
+def grid_to_tokens(x: torch.Tensor) -> torch.Tensor:
+    """``(B, C, H, W)`` -> ``(B, H*W, C)``."""
+    b, c, h, w = x.shape
+    return x.reshape(b, c, h * w).transpose(1, 2)
+
+
+class PoolingBranches(nn.Module):
+    """BinaryViT's multiple average-pooling branches.
+
+    ``y = sum_k gamma_k * AvgPool_k(x)`` over the 2-D token grid, kernels
+    ``(1,3), (3,1), (1,5), (5,1)``, stride 1, zero padding ``k // 2`` counted
+    in the divisor (``AvgPool = window sum / (kh * kw)``, an integer sum of
+    the 8-bit stream times a constant), each branch scaled by a LayerScale
+    ``gamma_k`` initialised to 0. Le & Li, "BinaryViT: Pushing Binary Vision
+    Transformers Towards Convolutional Models", CVPRW 2023, Sec. 4.2.
+
+    Shapes: ``(B, grid*grid, C)`` -> same.
+    """
+
+    KERNELS = ((1, 3), (3, 1), (1, 5), (5, 1))
+
+    def __init__(self, dim: int, grid: int, kernels: tuple = KERNELS):
+        super().__init__()
+        self.grid, self.kernels = grid, tuple(tuple(k) for k in kernels)
+        self.scales = nn.ModuleList(LayerScale(dim, 0.0) for _ in self.kernels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        g = tokens_to_grid(x, self.grid)
+        out = 0
+        for (kh, kw), ls in zip(self.kernels, self.scales):
+            p = F.avg_pool2d(g, (kh, kw), stride=1, padding=(kh // 2, kw // 2), count_include_pad=True)
+            out = out + ls(grid_to_tokens(p))
+        return out
+
+
+#: BHViT's token shifts (dy, dx): +-1 and +-2 along each grid axis
+SHIFTS = ((1, 0), (-1, 0), (0, 1), (0, -1), (2, 0), (-2, 0), (0, 2), (0, -2))
+
+
+def shift_tokens(x: torch.Tensor, grid: int, shifts: tuple = SHIFTS) -> torch.Tensor:
+    """BHViT's token shift: channel group ``g`` (of ``2 * len(shifts)``
+    equal groups) moves by ``shifts[g] = (dy, dx)`` on the grid,
+    ``y[i, j] = x[i - dy, j - dx]`` with zero fill; the second half of the
+    channels is not shifted. Zero is a value of the 8-bit stream, so the
+    shift is exact.
+
+    Shapes: ``(B, grid*grid, C)`` -> same; ``C`` divisible by ``2 * len(shifts)``.
+
+    Raises:
+        ValueError: ``C`` not divisible.
+    """
+    b, t, c = x.shape
+    n = 2 * len(shifts)
+    if c % n:
+        raise ValueError(f"token shift needs channels divisible by {n}, got {c}")
+    gsz = c // n
+    g = x.reshape(b, grid, grid, c)
+    parts = []
+    for i, (dy, dx) in enumerate(shifts):
+        part = g[..., i * gsz : (i + 1) * gsz]
+        p = F.pad(part, (0, 0, max(dx, 0), max(-dx, 0), max(dy, 0), max(-dy, 0)))
+        parts.append(p[:, max(-dy, 0) : max(-dy, 0) + grid, max(-dx, 0) : max(-dx, 0) + grid, :])
+    parts.append(g[..., len(shifts) * gsz :])
+    return torch.cat(parts, dim=-1).reshape(b, t, c)
+
+
+def haar_matrix(channels: int) -> torch.Tensor:
+    """Orthonormal one-level Haar analysis matrix ``(C, C)`` applied per head.
+
+    For a head vector ``q`` of ``d`` channels, ``q @ H`` gives
+    ``[L | Hi]`` with ``L_i = (q_{2i} + q_{2i+1}) / sqrt 2`` (low band) and
+    ``Hi_i = (q_{2i} - q_{2i+1}) / sqrt 2`` (high band). Orthonormal: the
+    real dot product is unchanged, ``q . k = L_q . L_k + Hi_q . Hi_k``.
+    Build it with ``channels = d`` and ``torch.block_diag`` for several heads.
+    """
+    d = channels
+    if d % 2:
+        raise ValueError(f"Haar decomposition needs an even head size, got {d}")
+    h = torch.zeros(d, d)
+    r = 2**-0.5
+    for i in range(d // 2):
+        h[2 * i, i] = r
+        h[2 * i + 1, i] = r
+        h[2 * i, d // 2 + i] = r
+        h[2 * i + 1, d // 2 + i] = -r
+    return h
+
+
+class QuantProbs(nn.Module):
+    """Multi-level attention probabilities from integer scores: ``table
+    softmax`` (:func:`~xnorvit.model.quant.table_softmax`) followed by an
+    unsigned quantizer with a learnable scale ``alpha``.
+
+    ``levels=1``: BiT/BinaryViT elastic binarization ``P = alpha *
+    clamp(round(p / alpha), 0, 1)`` in ``{0, alpha}``, learnable ``alpha``
+    (:func:`~xnorvit.model.quant.elastic_binarize`); at inference
+    ``P = alpha * (b + 1) / 2`` with ``b = sign(p - alpha / 2)`` a Brevitas
+    bipolar quantizer (QONNX ``BipolarQuant``).
+    ``levels=3``: BHViT quantization decomposition ``P = alpha * sum_{k=1..3}
+    M_k``, ``M_k = 1[round(p / alpha) >= k]``
+    (:class:`~xnorvit.model.quant.DecomposedQuant`).
+
+    :meth:`mix` computes ``P . V`` as ``alpha * (codes . V)`` at inference,
+    ``codes = round(P / alpha)`` in {0..levels}: an exact integer product
+    (``sum_k M_k . V`` of binary masks with bipolar V).
+
+    Args:
+        head_dim: head size ``dh`` (scores in ``[-dh, dh]``, temperature
+            ``dh**-0.5``).
+        keys: number of keys (``alpha`` starts at ``1 / keys``: keep keys
+            above half the uniform probability).
+        levels: 1 (elastic binary) or 3 (2-bit decomposition).
+
+    Shapes: scores ``(..., T_q, T_k)`` -> same.
+    """
+
+    def __init__(self, head_dim: int, keys: int, levels: int = 1):
+        super().__init__()
+        if levels not in (1, 3):
+            raise ValueError(f"levels must be 1 or 3, got {levels}")
+        self.levels = levels
+        self.temperature = head_dim**-0.5
+        self.register_buffer("table", exp_table(2 * head_dim, self.temperature), persistent=False)
+        if levels == 1:
+            self.elastic_alpha = nn.Parameter(torch.tensor(1.0 / keys))
+            self.quant = qnn.QuantIdentity(act_quant=BinaryActQuant, return_quant_tensor=False)
+        else:
+            self.quant = qnn.QuantIdentity(act_quant=DecomposedQuant, max_val=levels / keys, return_quant_tensor=False)
+
+    def alpha(self) -> torch.Tensor:
+        """The probability step ``alpha`` (a scalar tensor)."""
+        if self.levels == 1:
+            return self.elastic_alpha
+        return self.quant.act_quant.scale()
+
+    def forward(self, scores: torch.Tensor) -> torch.Tensor:
+        p = table_softmax(scores, self.table, self.temperature, self.training)
+        if self.levels > 1:
+            return self.quant(p)
+        a = self.elastic_alpha
+        if self.training:
+            return elastic_binarize(p, a)
+        return a * (self.quant(p - a / 2) + 1.0) / 2
+
+    def mix(self, probs: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            return probs @ v
+        a = self.alpha()
+        return (torch.round(probs / a) @ v) * a
+
+    def extra_repr(self) -> str:
+        return f"levels={self.levels}"
+
+
+class _SabProbs(SoftmaxAwareBinarizer):
+    """:class:`SoftmaxAwareBinarizer` with the ``mix``/``(head_dim, keys)``
+    interface of :class:`QuantProbs`."""
+
+    def __init__(self, head_dim: int, keys: int):
+        super().__init__(head_dim)
+
+    def mix(self, probs: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return probs @ v
+
+
+#: attention-probability rules of the zoo: ``factory(head_dim, keys)``
+ZOO_BINARIZERS: dict[str, Callable[[int, int], nn.Module]] = {
+    "sab": _SabProbs,
+    "elastic": lambda dh, keys: QuantProbs(dh, keys, levels=1),
+    "qd": lambda dh, keys: QuantProbs(dh, keys, levels=3),
+}
+
+
+class ZooAttention(nn.Module):
+    """Binary multi-head self-attention of the model zoo (pre-norm branch).
+
+    Dataflow as :class:`BinaryAttention` (bipolar q, k, v from binary
+    linears and RSign, integer XNOR scores ``S = q . k^T``, binarized
+    probabilities ``P``, ``P . V`` as integer mask sums, ``BN(W_o sign(BN(O)))``)
+    with these options:
+
+    * ``binarizer``: ``"sab"`` (BiViT), ``"elastic"`` ({0, alpha}: BiT /
+      BinaryViT / DIDB-ViT), ``"qd"`` (BHViT 2-bit decomposition); see
+      :data:`ZOO_BINARIZERS`.
+    * ``haar`` (DIDB-ViT): q and k pass a one-level Haar analysis per head
+      (:func:`haar_matrix`) before their sign, so the binary similarity is
+      the sum over frequency bands ``S = sign(L_q) . sign(L_k) +
+      sign(Hi_q) . sign(Hi_k)`` (still an integer in ``[-dh, dh]``).
+    * ``diff`` (DIDB-ViT differential information): a second binary branch
+      on ``D = x - AvgPool3x3(x)`` (each token minus the mean of its 3x3 grid
+      neighbourhood, zero padded, divisor 9), ``out += BN(W_d sign(BN(D)))``,
+      restoring the high-frequency detail that binarization loses.
+    * ``window`` (BHViT MSMHA): tokens attend inside ``window x window`` grid
+      windows; with ``pooled`` each window also attends to the mean-pooled
+      (then binarized) token of every window (the merge tokens), a global
+      path at ``nW`` extra keys.
+
+    Full precision (teacher): the same layers, ``softmax(S / sqrt(dh))``, no
+    signs (the Haar matrix being orthonormal, its teacher is plain attention).
+
+    Shapes: ``(B, T, C)`` -> ``(B, T, C)``; ``T = grid**2`` for the grid
+    options (``grid`` = 0: no grid, e.g. with a CLS token).
+
+    Raises:
+        ValueError: bad head count, binarizer, or grid options.
+    """
+
+    def __init__(self, dim: int, heads: int, binary: bool, tokens: int, binarizer: str = "elastic", learned_scale: bool = True, norm: str = "bn", grid: int = 0, haar: bool = False, diff: bool = False, window: int = 0, pooled: bool = False):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim {dim} is not divisible by heads {heads}")
+        if binarizer not in ZOO_BINARIZERS:
+            raise ValueError(f"unknown attention binarizer {binarizer!r}; choose from {sorted(ZOO_BINARIZERS)}")
+        if (diff or window) and not grid:
+            raise ValueError("differential information and windows need a token grid (no CLS token)")
+        if window and grid % window:
+            raise ValueError(f"window {window} does not divide the grid {grid}")
+        self.binary, self.heads, self.head_dim = binary, heads, dim // heads
+        self.grid, self.window, self.pooled = grid, window, pooled and bool(window)
+        n_win = (grid // window) ** 2 if window else 1
+        keys = (window * window + (n_win if self.pooled else 0)) if window else tokens
+        self.norm = TokenNorm(dim, norm)
+        self.act_in = binary_act(dim, binary)
+        self.q = binary_linear(dim, dim, binary, learned_scale)
+        self.k = binary_linear(dim, dim, binary, learned_scale)
+        self.v = binary_linear(dim, dim, binary, learned_scale)
+        if haar:
+            self.register_buffer("haar", torch.block_diag(*[haar_matrix(self.head_dim)] * heads))
+        else:
+            self.haar = None
+        self.act_q = binary_act(dim, binary)
+        self.act_k = binary_act(dim, binary)
+        self.act_v = binary_act(dim, binary)
+        self.binarizer = ZOO_BINARIZERS[binarizer](self.head_dim, keys) if binary else None
+        self.norm_o = TokenNorm(dim, norm)
+        self.act_o = binary_act(dim, binary)
+        self.proj = binary_linear(dim, dim, binary, learned_scale)
+        self.norm_out = TokenNorm(dim, "bn")
+        self.diff = diff
+        if diff:
+            self.norm_d = TokenNorm(dim, norm)
+            self.act_d = binary_act(dim, binary)
+            self.proj_d = binary_linear(dim, dim, binary, learned_scale)
+            self.norm_dout = TokenNorm(dim, "bn")
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, _ = x.shape
+        return x.reshape(b, t, self.heads, self.head_dim).transpose(1, 2)
+
+    def _windows(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, grid*grid, C)`` -> ``(B * nW, window**2, C)``."""
+        b, _, c = x.shape
+        g, w = self.grid, self.window
+        x = x.reshape(b, g // w, w, g // w, w, c).permute(0, 1, 3, 2, 4, 5)
+        return x.reshape(-1, w * w, c)
+
+    def _unwindows(self, x: torch.Tensor, b: int) -> torch.Tensor:
+        g, w = self.grid, self.window
+        c = x.shape[-1]
+        x = x.reshape(b, g // w, g // w, w, w, c).permute(0, 1, 3, 2, 4, 5)
+        return x.reshape(b, g * g, c)
+
+    def scores_and_values(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Bipolar ``q, k, v`` split into heads, ``(B', H, T', dh)`` each."""
+        b = x.shape[0]
+        hn = self.norm(x)
+        h = self.act_in(hn)
+        qr, kr, vr = self.q(h), self.k(h), self.v(h)
+        if self.haar is not None:
+            qr, kr = qr @ self.haar, kr @ self.haar
+        q, k, v = self.act_q(qr), self.act_k(kr), self.act_v(vr)
+        if self.window:
+            q, k, v = self._windows(q), self._windows(k), self._windows(v)
+            if self.pooled:
+                nw = (self.grid // self.window) ** 2
+                pooled = self.act_in(self._windows(hn).mean(dim=1).reshape(b, nw, -1))  # (B, nW, C) bits
+                pk, pv = self.k(pooled), self.v(pooled)
+                if self.haar is not None:
+                    pk = pk @ self.haar
+                pk, pv = self.act_k(pk), self.act_v(pv)
+                rep = lambda t: t.unsqueeze(1).expand(b, nw, nw, t.shape[-1]).reshape(b * nw, nw, t.shape[-1])  # noqa: E731
+                k = torch.cat([k, rep(pk)], dim=1)
+                v = torch.cat([v, rep(pv)], dim=1)
+        return self._split(q), self._split(k), self._split(v)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, c = x.shape
+        q, k, v = self.scores_and_values(x)
+        scores = q @ k.transpose(-2, -1)
+        if self.binary:
+            probs = self.binarizer(scores)
+            o = self.binarizer.mix(probs, v)
+        else:
+            o = torch.softmax(scores * self.head_dim**-0.5, dim=-1) @ v
+        o = o.transpose(1, 2).reshape(o.shape[0], -1, c)
+        if self.window:
+            o = self._unwindows(o, b)
+        out = self.norm_out(self.proj(self.act_o(self.norm_o(o))))
+        if self.diff:
+            g = tokens_to_grid(x, self.grid)
+            d = grid_to_tokens(g - F.avg_pool2d(g, 3, stride=1, padding=1, count_include_pad=True))
+            out = out + self.norm_dout(self.proj_d(self.act_d(self.norm_d(d))))
+        return out
+
+
+class MultiScaleDilatedConv(nn.Module):
+    """BHViT's multi-scale grouped dilated convolution (MSGDC) token mixer.
+
+    ``y = BN(sum_{d in (1, 3, 5)} BinConv3x3_{groups, dilation d}(sign(norm(x))))``
+    on the token grid (zero padding ``d``): three binary grouped 3x3 convs
+    with growing receptive fields, summed. BHViT (Gao et al., CVPR 2025),
+    MSGDC; groups 4 as in the paper.
+
+    Shapes: ``(B, grid*grid, C)`` -> same.
+    """
+
+    def __init__(self, dim: int, grid: int, binary: bool, norm: str = "bn", dilations: tuple = (1, 3, 5), groups: int = 4):
+        super().__init__()
+        self.grid, self.dilations = grid, tuple(dilations)
+        self.norm = TokenNorm(dim, norm)
+        self.act_in = binary_act(dim, binary)
+        self.convs = nn.ModuleList(binary_conv(dim, dim, 3, binary, padding=d, dilation=d, groups=groups) for d in self.dilations)
+        self.norm_out = TokenNorm(dim, "bn")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = tokens_to_grid(self.act_in(self.norm(x)), self.grid)
+        y = 0
+        for conv in self.convs:
+            y = y + conv(h)
+        return self.norm_out(grid_to_tokens(y))
+
+
+class ZooMLP(nn.Module):
+    """Binary MLP branch ``BN(W2 sign(BN(W1 sign(norm(s(x)))) - beta))`` where
+    ``s`` is BHViT's token shift (:func:`shift_tokens`) when ``shift`` else
+    the identity. Full precision: GELU in place of the hidden sign.
+
+    Shapes: ``(B, T, C)`` -> ``(B, T, C)``.
+    """
+
+    def __init__(self, dim: int, hidden: int, binary: bool, learned_scale: bool = True, norm: str = "bn", shift_grid: int = 0):
+        super().__init__()
+        self.shift_grid = shift_grid
+        self.norm = TokenNorm(dim, norm)
+        self.act_in = binary_act(dim, binary)
+        self.fc1 = binary_linear(dim, hidden, binary, learned_scale)
+        self.norm_h = TokenNorm(hidden, "bn")
+        self.act_h = binary_act(hidden, binary, nn.GELU)
+        self.fc2 = binary_linear(hidden, dim, binary, learned_scale)
+        self.norm_out = TokenNorm(dim, "bn")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.shift_grid:
+            x = shift_tokens(x, self.shift_grid)
+        h = self.act_in(self.norm(x))
+        h = self.act_h(self.norm_h(self.fc1(h)))
+        return self.norm_out(self.fc2(h))
+
+
+class PatchMerge(nn.Module):
+    """Pyramid downsampling (BinaryViT / BHViT stage transition): each 2x2
+    group of grid tokens is concatenated (``4C``) and projected to ``C_out``:
+    ``q(BN(W sign(norm(concat))))`` (binary ``W``), writing the 8-bit stream.
+    4x fewer tokens; BinaryViT doubles the channels.
+
+    Shapes: ``(B, grid*grid, C)`` -> ``(B, (grid/2)**2, C_out)``.
+    """
+
+    def __init__(self, dim: int, out_dim: int, grid: int, binary: bool, residual_quant: nn.Module | None, learned_scale: bool = True, norm: str = "bn"):
+        super().__init__()
+        if grid % 2:
+            raise ValueError(f"patch merging needs an even grid, got {grid}")
+        self.grid = grid
+        self.norm = TokenNorm(4 * dim, norm)
+        self.act = binary_act(4 * dim, binary)
+        self.proj = binary_linear(4 * dim, out_dim, binary, learned_scale)
+        self.norm_out = TokenNorm(out_dim, "bn")
+        self.quant = residual_quant if binary else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, c = x.shape
+        g = self.grid
+        x = x.reshape(b, g // 2, 2, g // 2, 2, c).permute(0, 1, 3, 2, 4, 5).reshape(b, (g // 2) ** 2, 4 * c)
+        y = self.norm_out(self.proj(self.act(self.norm(x))))
+        return self.quant(y) if self.quant is not None else y
+
+
+class ClsHead(GAPHead):
+    """CLS-token classifier (DeiT): token 0 -> BN -> q8 -> W8 (see
+    :class:`GAPHead` for the integer logits). Shapes: ``(B, T, C)`` ->
+    ``(B, num_classes)``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.quant(self.norm(x[:, 0])))
+
+
+class ClsPatchEmbed(PatchEmbed):
+    """:class:`PatchEmbed` with a learned CLS token (DeiT) prepended before
+    the stream quantizer: ``q(q([cls; patches]) + q(pos))``, ``pos`` of
+    ``T + 1`` tokens. The CLS token is token 0 (read by :class:`ClsHead`).
+
+    Shapes: ``(B, C, H, W)`` -> ``(B, T + 1, dim)``.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        dim = self.pos.shape[-1]
+        self.cls = nn.Parameter(torch.randn(1, 1, dim) * 0.1)
+        self.pos = nn.Parameter(torch.randn(1, self.num_tokens + 1, dim) * 0.1)
+        self.num_tokens += 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(self.input_quant(x))
+        x = self.norm(self.proj(x)).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1)
+        return self.add_pos(self.quant(x), self.pos)

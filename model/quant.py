@@ -38,6 +38,11 @@ __all__ = [
     "BinaryAct",
     "softmax_aware_mask",
     "sab_threshold",
+    "elastic_binarize",
+    "DecomposedQuant",
+    "exp_table",
+    "table_softmax",
+    "oscillation_loss",
 ]
 
 
@@ -227,3 +232,112 @@ def softmax_aware_mask(scores: torch.Tensor, c_int: int, temperature: float, tra
         p = torch.softmax(scores * temperature, dim=-1)
         mask = mask + (p - p.detach())  # exactly mask: the bracket is 0.0
     return mask
+
+
+# --------------------------------------------------------------------------
+# Model-zoo additions (issue 6): multi-level attention-probability quantizers,
+# the integer exp table of the attention softmax, the oscillation regularizer.
+# --------------------------------------------------------------------------
+
+from brevitas.quant.scaled_int import Uint8ActPerTensorFloatMaxInit  # noqa: E402
+
+
+class _RoundSTE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return torch.round(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+def elastic_binarize(p: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """BiT's elastic binarization to ``{0, alpha}`` (training form).
+
+    ``Q(p) = alpha * clamp(round(p / alpha), 0, 1)`` with straight-through
+    rounding, so ``alpha`` gets the LSQ gradient ``Q/alpha - p/alpha`` inside
+    ``0 < p < alpha`` and ``p`` gets ``1`` there. Liu et al., "BiT: Robustly
+    Binarized Multi-distilled Transformer", NeurIPS 2022, Eq. 6; BinaryViT
+    (Le & Li 2023) binarizes attention probabilities with it.
+
+    At inference the same values are ``alpha * 1[p >= alpha / 2]`` (equal
+    except at the tie ``p = alpha / 2`` exactly), exported as a
+    ``BipolarQuant`` of ``p - alpha / 2`` (Brevitas exports every 1-bit
+    quantizer as bipolar): see :class:`~xnorvit.model.layers.QuantProbs`.
+    """
+    return alpha * torch.clamp(_RoundSTE.apply(p / alpha), 0.0, 1.0)
+
+
+class DecomposedQuant(Uint8ActPerTensorFloatMaxInit):
+    """BHViT's quantization-decomposition attention probabilities.
+
+    ``Q(p) = alpha * clamp(round(p / alpha), 0, 3) = alpha * sum_{k=1..3} M_k``
+    with the binary masks ``M_k = 1[round(p / alpha) >= k]``: a 2-bit
+    probability is the sum of three binary attention maps, so ``Q(p) . V =
+    alpha * sum_k (M_k . V)`` uses only binary (mask-select) products. BHViT
+    (Gao et al., CVPR 2025), "quantization decomposition" of the attention
+    matrix. QONNX: ``Quant(bitwidth=2, signed=0, scale=alpha)``; the initial
+    scale is ``max_val / 3``.
+    """
+
+    bit_width = 2
+    max_val = 0.06
+
+
+def exp_table(max_diff: int, temperature: float, frac_bits: int = 16) -> torch.Tensor:
+    """Integer table of ``exp(-d * temperature)`` for ``d = 0..max_diff``.
+
+    ``table[d] = round(2**frac_bits * exp(-d * temperature))`` (float32 holding
+    integers <= 2**frac_bits). With integer XNOR scores ``S`` the softmax
+    numerator ``exp((S - rowmax S) * temperature)`` is ``table[rowmax S - S] /
+    2**frac_bits``: an integer look-up, as the hardware would do it
+    (../shared/DESIGN.md: rules that need exp use a table that the PyTorch
+    model itself uses).
+    """
+    d = torch.arange(max_diff + 1, dtype=torch.float64)
+    return torch.round(torch.exp(-d * temperature) * 2**frac_bits).to(torch.float32)
+
+
+def table_softmax(scores: torch.Tensor, table: torch.Tensor, temperature: float, training: bool) -> torch.Tensor:
+    """Softmax of integer scores through :func:`exp_table`.
+
+    Forward: ``e = table[rowmax(S) - S]`` (integers), ``p = e / sum_row(e)``
+    (one IEEE division, so PyTorch and ONNX agree bit for bit). Backward
+    (training): the gradient of ``softmax(S * temperature)``, straight through.
+
+    Args:
+        scores: ``(..., T_k)`` float tensor of integer scores with
+            ``rowmax - S <= len(table) - 1``.
+        table: from :func:`exp_table`.
+        temperature: softmax scale of the gradient path.
+        training: add the straight-through gradient.
+
+    Returns:
+        ``(..., T_k)`` probabilities (rows sum to 1 up to rounding).
+    """
+    idx = (scores.amax(dim=-1, keepdim=True) - scores).to(torch.int64)
+    e = table[idx]
+    p = e / e.sum(dim=-1, keepdim=True)
+    if training:
+        s = torch.softmax(scores * temperature, dim=-1)
+        p = p + (s - s.detach())
+    return p
+
+
+def oscillation_loss(weights: list[torch.Tensor]) -> torch.Tensor:
+    """BHViT's regularizer against weight oscillation: ``mean(| |w| - 1 |)``
+    over all latent binary weights (concatenated).
+
+    Latent weights near 0 flip sign at every Adam step; pulling ``|w|`` to 1
+    settles them. BHViT (CVPR 2025) applies it in the last ~10% of the epochs
+    with weight ~0.8 (see :class:`~xnorvit.model.train.Recipe`
+    ``osc_reg``/``osc_reg_last``).
+
+    Returns:
+        scalar tensor (0 for an empty list).
+    """
+    if not weights:
+        return torch.zeros(())
+    flat = torch.cat([w.reshape(-1) for w in weights])
+    return (flat.abs() - 1.0).abs().mean()

@@ -74,6 +74,16 @@ class Recipe:
             small matrices gain little from a second thread, and any other
             load on a 2-core machine slows a 2-thread run several-fold
             (OpenMP barriers wait for the busy core).
+        cross_layer: BiViT's cross-layer binarization (He et al., ICCV 2023):
+            for the first ``round(cross_layer * epochs)`` student epochs only
+            the attention is binary and every ``*.mlp`` branch runs in full
+            precision (latent weights, GELU hidden activation); then the
+            MLPs are binarized too. 0: off.
+        osc_reg: weight ``lambda`` of BHViT's oscillation regularizer
+            ``lambda * mean(| |w| - 1 |)`` on the latent binary weights
+            (:func:`~xnorvit.model.quant.oscillation_loss`). 0: off.
+        osc_reg_last: fraction of the last student epochs in which it is on
+            (BHViT: ~10%).
     """
 
     epochs: int = 19
@@ -87,6 +97,9 @@ class Recipe:
     max_shift: int = 2
     seed: int = 0
     threads: int = 1
+    cross_layer: float = 0.0
+    osc_reg: float = 0.0
+    osc_reg_last: float = 0.1
 
 
 def save_checkpoint(path: Path, model: nn.Module, name: str, binary: bool, dataset: str, extra: dict | None = None) -> None:
@@ -160,11 +173,59 @@ def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, batch_size: int = 5
     was = model.training
     model.eval()
     correct = 0
+    dev = _device_of(model)
     for i in range(0, len(x), batch_size):
-        logits = model(to_float(x[i : i + batch_size]))
-        correct += int((logits.argmax(1) == torch.as_tensor(y[i : i + batch_size])).sum())
+        logits = model(to_float(x[i : i + batch_size]).to(dev))
+        correct += int((logits.argmax(1).cpu() == torch.as_tensor(y[i : i + batch_size])).sum())
     model.train(was)
     return correct / len(x)
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+def binary_latent_weights(model: nn.Module) -> list[torch.Tensor]:
+    """Latent weights of every binary linear/conv layer of ``model``."""
+    from .layers import BinaryConv2d, BinaryLinear
+
+    return [m.weight for m in model.modules() if isinstance(m, (BinaryLinear, BinaryConv2d))]
+
+
+class mlp_full_precision:
+    """Context manager of BiViT's cross-layer binarization: inside it, every
+    binary layer under a ``*.mlp`` module of ``model`` runs in full
+    precision (binary linears as ``x W^T`` with the latent weights, RSigns
+    as the identity, the hidden RSign ``act_h`` as GELU, as in the teacher);
+    on exit the binary forwards are back. Attention stays binary.
+    """
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self.patched: list[nn.Module] = []
+
+    def __enter__(self):
+        from .layers import BinaryLinear
+        from .quant import BinaryAct
+
+        for name, mod in self.model.named_modules():
+            if "mlp" not in name.split(".")[:-1]:
+                continue
+            if isinstance(mod, BinaryLinear):
+                mod.forward = (lambda m: (lambda x: F.linear(x, m.weight)))(mod)
+            elif isinstance(mod, BinaryAct):
+                mod.forward = F.gelu if name.endswith("act_h") else (lambda x: x)
+            else:
+                continue
+            self.patched.append(mod)
+        return self
+
+    def __exit__(self, *exc):
+        for mod in self.patched:
+            del mod.forward
+        self.patched.clear()
+        return False
 
 
 def _lr_at(step: int, total: int, warmup: int, peak: float) -> float:
@@ -214,8 +275,12 @@ def train_model(
         ``{"train_seconds", "test_accuracy", "history": [...]}``.
     """
     g = torch.Generator().manual_seed(recipe.seed)
+    dev = _device_of(model)
     x_all = torch.as_tensor(data.x_train)
     y_all = torch.as_tensor(data.y_train)
+    binary = bool(getattr(model, "binary", False))
+    fp_mlp_epochs = int(round(recipe.cross_layer * epochs)) if binary else 0
+    osc_from = epochs - max(1, int(round(recipe.osc_reg_last * epochs))) if (binary and recipe.osc_reg) else epochs
     n = len(x_all)
     steps_per_epoch = math.ceil(n / recipe.batch_size)
     total = epochs * steps_per_epoch
@@ -229,13 +294,16 @@ def train_model(
     bar = tqdm(total=total, desc=desc, disable=not progress, dynamic_ncols=True, leave=True)
     for epoch in range(epochs):
         model.train()
+        phase = mlp_full_precision(model) if epoch < fp_mlp_epochs else None
+        if phase is not None:
+            phase.__enter__()
         perm = torch.randperm(n, generator=g)
         seen = correct = 0
         loss_sum = 0.0
         for i in range(0, n, recipe.batch_size):
             idx = perm[i : i + recipe.batch_size]
-            xb = to_float(augment_shift(x_all[idx], recipe.max_shift, g))
-            yb = y_all[idx]
+            xb = to_float(augment_shift(x_all[idx], recipe.max_shift, g)).to(dev)
+            yb = y_all[idx].to(dev)
             for group in opt.param_groups:
                 group["lr"] = _lr_at(step, total, warmup, lr)
             logits = model(xb)
@@ -245,6 +313,10 @@ def train_model(
                     soft = torch.softmax(teacher(xb), dim=1)
                 kd = -(soft * torch.log_softmax(logits, dim=1)).sum(1).mean()
                 loss = recipe.distill_alpha * kd + (1 - recipe.distill_alpha) * loss
+            if epoch >= osc_from:
+                from .quant import oscillation_loss
+
+                loss = loss + recipe.osc_reg * oscillation_loss(binary_latent_weights(model))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -254,6 +326,8 @@ def train_model(
             loss_sum += loss.item() * len(yb)
             bar.update(1)
             bar.set_postfix(epoch=epoch + 1, loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+        if phase is not None:
+            phase.__exit__(None, None, None)
         history.append({"epoch": epoch + 1, "loss": loss_sum / seen, "train_accuracy": correct / seen})
     bar.close()
     train_seconds = time.time() - t0

@@ -7,11 +7,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from torch import nn
 
+from . import bhvit as _bhvit
+from .bhvit import bhvit_t
+from .binary_deit import binary_deit_t
+from .binaryvit import binaryvit_t
 from .bivit import bivit_t
+from .didbvit import didbvit_t
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,9 @@ class ModelSpec:
         description: one line.
         paper: the paper it follows.
         hardware: which operators the hardware flow supports today.
+        recipe: training-recipe settings the paper prescribes
+            (:class:`~xnorvit.model.train.Recipe` fields, e.g. BiViT's
+            cross-layer schedule or BHViT's oscillation regularizer).
     """
 
     name: str
@@ -31,8 +39,11 @@ class ModelSpec:
     description: str
     paper: str
     hardware: str
+    recipe: dict = field(default_factory=dict)
 
 
+#: what the hardware flow (flows/) maps today: bivit-t's operator set
+_SUPPORTED = "binary linear, SAB attention, BN thresholds, residual add, GAP, 8-bit stem/classifier"
 MODELS: dict[str, ModelSpec] = {
     "bivit-t": ModelSpec(
         "bivit-t",
@@ -40,6 +51,36 @@ MODELS: dict[str, ModelSpec] = {
         "plain ViT, conv stem, softmax-aware binarized attention, learnable weight scales",
         "He et al., BiViT, ICCV 2023",
         "all operators (target of the hardware flow)",
+        {"cross_layer": 0.3},
+    ),
+    "binary-deit-t": ModelSpec(
+        "binary-deit-t",
+        binary_deit_t,
+        "binary DeiT baseline: CLS-token head, elastic {0,alpha} attention probabilities (BiT)",
+        "Touvron et al., DeiT, ICML 2021; Liu et al., BiT, NeurIPS 2022 (baseline of BinaryViT)",
+        f"not yet mapped: CLS token/head, {{0,alpha}} probabilities via exp table (supported: {_SUPPORTED})",
+    ),
+    "binaryvit-t": ModelSpec(
+        "binaryvit-t",
+        binaryvit_t,
+        "pyramid ViT, GAP, avg-pooling branches, affine before adds, RPReLU, elastic attention",
+        "Le & Li, BinaryViT, CVPRW 2023",
+        f"not yet mapped: pooling branches, LayerScale, RPReLU, patch merging, {{0,alpha}} probabilities (supported: {_SUPPORTED})",
+    ),
+    "bhvit-t": ModelSpec(
+        "bhvit-t",
+        bhvit_t,
+        "hybrid pyramid: MSGDC binary dilated convs, window attention + pooled tokens, shift MLP, 2-bit decomposed attention",
+        "Gao et al., BHViT, CVPR 2025",
+        f"not yet mapped: binary grouped dilated conv, windows/pooled keys, token shifts, 2-bit probabilities, patch merging (supported: {_SUPPORTED})",
+        dict(_bhvit.RECIPE),
+    ),
+    "didbvit-t": ModelSpec(
+        "didbvit-t",
+        didbvit_t,
+        "plain ViT, differential-information attention, Haar-band Q.K similarity, improved RPReLU",
+        "DIDB-ViT (High-Fidelity Differential-information Driven Binary ViT), 2025",
+        f"not yet mapped: Haar projection, 3x3 differential branch, improved RPReLU, {{0,alpha}} probabilities (supported: {_SUPPORTED})",
     ),
 }
 
