@@ -175,9 +175,6 @@ class TokenStreamOp(HWCustomOp):
         """Cycles per frame: one beat per cycle, ``prod(numInputVectors) * C / PE``."""
         return self.num_vectors() * self.get_folds()
 
-    def make_shape_compatible_op(self, model):
-        return super().make_shape_compatible_op(model)
-
     def _set_output_datatype(self, model):
         model.set_tensor_datatype(self.onnx_node.output[0], self.get_output_datatype())
 
