@@ -1,6 +1,6 @@
 """``xnorvit`` command line (typer).
 
-Commands: ``train``, ``export``, ``models``. Errors a user can cause (unknown
+Commands: ``train``, ``export``, ``models``, ``compile``, ``synth``. Errors a user can cause (unknown
 model or dataset, bad checkpoint, existing run directory, export mismatch)
 print one line ``error: ...`` and exit with status 2 (1 for a failed
 verification); no traceback.
@@ -23,12 +23,22 @@ def _fail(msg: str, code: int = 2) -> None:
 
 
 @app.command()
-def models() -> None:
-    """List the model zoo: name, description, paper, hardware support."""
-    from xnorvit.model.zoo import MODELS
+def models(
+    img_size: int = typer.Option(28, help="input size the counts are computed for: 28 (MNIST) or 8 (digits)"),
+) -> None:
+    """List the model zoo: name, description, paper, parameters, binary MACs
+    and real-valued operations per image (computed from the binary model),
+    hardware support."""
+    from xnorvit.model.zoo.complexity import describe_models
 
-    for spec in MODELS.values():
-        typer.echo(f"{spec.name:14s} {spec.description}\n{'':14s} paper: {spec.paper}; hardware: {spec.hardware}")
+    try:
+        rows = describe_models(img_size)
+    except (ValueError, TypeError) as exc:
+        _fail(str(exc))
+    typer.echo(f"{'model':14s} {'params':>8s} {'binary MACs':>12s} {'real ops':>10s}  (per {img_size}x{img_size} image)")
+    for r in rows:
+        typer.echo(f"{r['name']:14s} {r['parameters']:8,d} {r['binary_macs']:12,d} {r['real_ops']:10,d}  {r['description']}")
+        typer.echo(f"{'':14s} paper: {r['paper']}; hardware: {r['hardware']}")
 
 
 @app.command()
@@ -98,6 +108,39 @@ def export(
         f"{s['quant_tensors_bit_exact']}/{s['quant_tensors_checked']} quantized tensors bit-exact, "
         f"integer logits equal: {s['integer_logits_equal']}, max |logit diff| {s['max_abs_logit_diff']:.2e}"
     )
+
+
+@app.command("compile")
+def compile_cmd(
+    run: Path = typer.Argument(..., help="a trained and exported run directory (model.pt, model.onnx)"),
+    out: Path = typer.Option(..., help="output directory, e.g. build/NAME"),
+    board: str = typer.Option("pynq-z2", help="pynq-z1, pynq-z2, ultra96-v2, kv260 or zcu104"),
+    target_fps: float = typer.Option(20000, help="frames per second the folding must reach"),
+    fclk_mhz: float = typer.Option(100.0, help="clock frequency in MHz"),
+    folding: Optional[Path] = typer.Option(None, help="FINN folding JSON to apply instead of --target-fps"),
+    images: int = typer.Option(200, help="real held-out test images checked bit-exact against PyTorch (0: none)"),
+    force: bool = typer.Option(False, "--force", help="overwrite an existing output directory"),
+) -> None:
+    """Compile RUN/model.onnx into a folded FINN hardware graph of RTL ops:
+    OUT/{hw.onnx, folding.json, estimates.json, estimates.md, check.json}."""
+    from xnorvit.flows.build import CompileError, OutputExistsError, compile_run
+    from xnorvit.flows.folding import FoldingError
+    from xnorvit.flows.transforms import UnsupportedNodeError
+
+    if images < 0:
+        _fail("--images must be >= 0")
+    try:
+        s = compile_run(run, out, board, target_fps, fclk_mhz, images, folding, force, log=typer.echo)
+    except (OutputExistsError, FileNotFoundError, FoldingError, UnsupportedNodeError) as exc:
+        _fail(str(exc))
+    except KeyError as exc:
+        _fail(str(exc.args[0]))
+    except CompileError as exc:
+        _fail(str(exc), code=1)
+    c = s["check"]
+    typer.echo(f"compiled {run} for {s['board']} -> {out}: II {s['ii_cycles']} cycles, {s['fps']:.0f} frames/s at "
+               f"{s['fclk_mhz']:g} MHz, LUT {100 * s['util']['lut']:.1f}%, BRAM36 {100 * s['util']['bram36']:.1f}%"
+               + (f"; {c['bit_exact']}/{c['images']} real test images bit-exact" if c else ""))
 
 
 @app.command()

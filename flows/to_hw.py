@@ -305,17 +305,14 @@ def check_dataflow_graph(model) -> None:
 
     for node in model.graph.node:
         if not is_fpgadataflow_node(node):
-            raise UnsupportedNodeError(f"node {node.name} ({node.op_type}) has no hardware op: "
-                                       "the graph is not a supported binary ViT")
+            raise UnsupportedNodeError(node, "no hardware op; the graph is not a supported binary ViT")
 
 
 def _own_conversions() -> list:
     """xnorvit's op conversions (:mod:`xnorvit.flows.transforms.hw`), in order."""
-    try:
-        from xnorvit.flows.transforms import hw
-    except ImportError:  # TEMP until transforms/hw.py lands
-        return []
-    return [t() for t in getattr(hw, "CONVERSIONS", [])]
+    from xnorvit.flows.transforms.hw import InferXnorvitLayers
+
+    return [InferXnorvitLayers()]
 
 
 def to_hw(model, check: bool = True):
@@ -379,7 +376,7 @@ def specialize(model, fpgapart: str):
 
     for node in m.graph.node:
         if not (is_rtl_node(node) or node.domain == "xnorvit.flows.ops.rtl"):
-            raise UnsupportedNodeError(f"node {node.name} ({node.op_type}) has no RTL backend")
+            raise UnsupportedNodeError(node, "no RTL backend")
     return m
 
 

@@ -22,13 +22,13 @@ from qonnx.transformation.infer_shapes import InferShapes
 from xnorvit.flows import compile as xc
 from xnorvit.flows import finn_env
 from xnorvit.flows.ops.stream import RTLSIM_MESSAGE
+from xnorvit.flows.to_hw import SpecializeXnorvitLayers
 from xnorvit.flows.transforms.hw import (
     InferBinaryAttention,
     InferPosAdd,
     InferResidualAdd,
     InferTokenPool,
     InferXnorvitLayers,
-    SpecializeXnorvitLayers,
     is_saturating_identity,
 )
 

@@ -26,3 +26,8 @@ custom_op = {
 
 __all__ = ["DOMAIN", "custom_op", "BinaryAttention", "binary_attention", "attention_out_bits",
            "ResidualAdd", "residual_add", "PosAdd", "pos_add", "TokenPool", "token_pool"]
+
+# FINN's abstract MVAU with channel-last thresholding (see .mvau; added by the lead: keep)
+from .mvau import MVAU  # noqa: E402
+
+custom_op["MVAU"] = MVAU

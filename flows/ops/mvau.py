@@ -289,6 +289,11 @@ endmodule
 
         return mvau_bram18(self)
 
+    def ff_estimation(self):
+        from xnorvit.flows.estimates import mvau_ffs
+
+        return mvau_ffs(self)
+
     def uram_estimation(self, fpgapart=None):
         return 0
 

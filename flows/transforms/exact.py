@@ -243,6 +243,10 @@ class _Chain:
         return s
 
 
+#: how far (in graph order) a MultiThreshold's reference quantizer may be from its own position
+SIBLINGS = 3
+
+
 class ExactThresholds(Transformation):
     """Recompute the thresholds of every MultiThreshold with an integer input
     from the QONNX graph it was streamlined from.
@@ -285,12 +289,30 @@ class ExactThresholds(Transformation):
             qs = qs[1:]  # the input quantizer was removed by IntegerInput
         if len(mts) != len(qs):
             raise ExactThresholdError(f"{len(mts)} MultiThresholds in the streamlined graph, {len(qs)} activation quantizers in the reference")
-        for mt, q in zip(mts, qs):
+        used: set[int] = set()
+        for i, mt in enumerate(mts):
+            q = qs[i]
             if list(model.get_tensor_shape(mt.output[0])) != list(ref.get_tensor_shape(q.output[0])):
                 raise _err(mt, f"output shape differs from its reference quantizer {q.name!r}")
             if not model.get_tensor_datatype(mt.input[0]).is_integer() and _producer_through_moves(model, mt.input[0])[0] is None:
                 continue  # float graph input: keep FINN's thresholds
-            self._exact(model, mt, q)
+            # Pair by graph order; sibling branches (Q/K/V projections of one
+            # input) may be sorted differently in the two graphs: then the
+            # quantizer whose weights match is taken from the neighbours.
+            order = [i] + [j for j in range(max(0, i - SIBLINGS), min(len(qs), i + SIBLINGS + 1)) if j != i]
+            for j in order:
+                if j in used or list(ref.get_tensor_shape(qs[j].output[0])) != list(model.get_tensor_shape(mt.output[0])):
+                    continue
+                try:
+                    self._exact(model, mt, qs[j])
+                except ExactThresholdError as e:
+                    if "beyond a sign" in str(e):
+                        continue
+                    raise
+                used.add(j)
+                break
+            else:
+                raise _err(mt, f"no reference quantizer near {q.name!r} has the weights of its MatMul")
         return (model, False)
 
     # -- the integer input -> QONNX source map ------------------------------------

@@ -19,7 +19,7 @@ prove equivalent untouched. They follow finn-plus's
   :class:`~xnorvit.flows.transforms.attention.ConvertBinaryAttention`) gets
   its hardware attributes.
 * Forks: finn-plus's ``InferDuplicateStreamsLayer`` (N-way, one node per
-  tensor with fanout >= 2); :class:`SpecializeXnorvitLayers` maps its
+  tensor with fanout >= 2); :class:`xnorvit.flows.to_hw.SpecializeXnorvitLayers` maps its
   ``DuplicateStreams`` to ``DuplicateStreams_rtl`` (run it before finn's
   ``SpecializeLayers``, which would pick ``DuplicateStreams_hls``).
 """
@@ -40,27 +40,16 @@ from xnorvit.flows.ops.stream import clog2
 
 __all__ = [
     "DOMAIN",
-    "RTL_DOMAIN",
     "InferResidualAdd",
     "InferPosAdd",
     "InferTokenPool",
     "InferBinaryAttention",
     "InferXnorvitLayers",
-    "SpecializeXnorvitLayers",
     "is_saturating_identity",
 ]
 
 DOMAIN = "xnorvit.flows.ops"
-RTL_DOMAIN = "xnorvit.flows.ops.rtl"
 
-#: abstract op types (and finn's DuplicateStreams) with an RTL variant ``<op>_rtl`` in RTL_DOMAIN
-RTL_VARIANTS = {
-    (DOMAIN, "ResidualAdd"),
-    (DOMAIN, "PosAdd"),
-    (DOMAIN, "TokenPool"),
-    (DOMAIN, "BinaryAttention"),
-    ("finn.custom_op.fpgadataflow", "DuplicateStreams"),
-}
 
 
 def _signed_bits(dt) -> int | None:
@@ -292,23 +281,4 @@ class InferXnorvitLayers(Transformation):
     def apply(self, model):
         for t in (InferPosAdd(), InferResidualAdd(), InferTokenPool(), InferBinaryAttention()):
             model = model.transform(t)
-        return (model, False)
-
-
-class SpecializeXnorvitLayers(Transformation):
-    """Abstract xnorvit ops (and finn-plus's ``DuplicateStreams``) -> their
-    ``<op>_rtl`` variants in domain ``xnorvit.flows.ops.rtl``, attributes
-    kept (finn-plus's ``SpecializeLayers`` pattern; node names kept). Run it
-    before finn's ``SpecializeLayers`` (which only knows
-    ``DuplicateStreams_hls``)."""
-
-    def apply(self, model):
-        graph = model.graph
-        for i, node in enumerate(list(graph.node)):
-            if (node.domain, node.op_type) not in RTL_VARIANTS:
-                continue
-            new = helper.make_node(node.op_type + "_rtl", list(node.input), list(node.output), domain=RTL_DOMAIN, name=node.name)
-            new.attribute.extend([a for a in node.attribute if a.name != "preferred_impl_style"])
-            graph.node.insert(i, new)
-            graph.node.remove(node)
         return (model, False)

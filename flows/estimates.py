@@ -1,0 +1,155 @@
+"""Resource and cycle estimates of a hardware graph (per layer and total).
+
+Every layer's figures come from its op's own estimation functions (FINN's
+``lut_estimation``/``bram_estimation``/``dsp_estimation``/``get_exp_cycles``);
+the MVAU kernels' models are here, fitted to the Yosys xc7 synthesis of
+``rtl/mvau_xnor.sv`` (``benchmarks/results/kernels.json``, written by
+``benchmarks/kernels.py``), not copied from FINN's HLS model:
+
+    LUT = 68.7 + 2.49 * PE*SIMD*lane_cost + 5.38 * MW*MH*W_W/64 [weights in LUT-ROM]
+          + PE*N_THRESH*ceil((ACC_W+1)/2)                      [fused comparators]
+    FF  = 95.9 + 2.08 * PE*SIMD*lane_cost
+    BRAM18 = best RAMB18 aspect ratio for the (MH/PE)*(MW/SIMD) x PE*SIMD*W_W ROM
+             when it has more than 128 words (RAM_STYLE auto), else 0
+
+(least squares over the 10 synthesized configurations: 64x64 and 64x128,
+PE=SIMD in 1..16, N_THRESH=1; ``lane_cost`` is 1 for XNOR lanes and
+``IN_W * max(W_W, 1) / 2`` for integer lanes — a structural scaling, not fitted;
+the comparator term is structural too).
+"""
+
+from __future__ import annotations
+
+import math
+
+from xnorvit.flows import finn_env
+from xnorvit.flows.boards import Board
+
+__all__ = ["LUT_FIT", "FF_FIT", "mvau_luts", "mvau_ffs", "mvau_bram18", "rom_bram18", "layer_estimates",
+           "estimate", "RESOURCES"]
+
+#: (constant, per PE*SIMD lane, per 64 ROM bits in LUTs) of the mvau_xnor LUT fit
+LUT_FIT = (68.74, 2.491, 5.376)
+#: (constant, per PE*SIMD lane) of the mvau_xnor FF fit
+FF_FIT = (95.93, 2.082)
+#: resources reported per layer and in total
+RESOURCES = ("lut", "ff", "bram36", "dsp")
+
+_ROM_LUT_WORDS = 128
+_RAMB18_ASPECTS = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
+
+
+def rom_bram18(words: int, width: int) -> int:
+    """RAMB18 blocks of a ``words x width`` ROM at the best aspect ratio."""
+    return min(math.ceil(words / d) * math.ceil(width / w) for d, w in _RAMB18_ASPECTS)
+
+
+def _mvau_geometry(op):
+    mw, mh, pe, simd = (op.get_nodeattr(k) for k in ("MW", "MH", "PE", "SIMD"))
+    w_bits = 1 if op.kernel == "mvau_xnor" else op.weight_bits()
+    words = (mh // pe) * (mw // simd)
+    if op.kernel == "mvau_xnor":
+        lane = 1.0
+    else:
+        from qonnx.core.datatype import DataType
+
+        lane = DataType[op.get_nodeattr("inputDataType")].bitwidth() * max(w_bits, 1) / 2
+    return mw, mh, pe, simd, w_bits, words, lane
+
+
+def _rom_in_luts(op, words: int) -> bool:
+    style = op.ram_style()
+    return style == "distributed" or (style == "auto" and words <= _ROM_LUT_WORDS)
+
+
+def mvau_luts(op) -> int:
+    """LUT estimate of an ``MVAU_xnor_rtl``/``MVAU_int_rtl`` node (see module doc)."""
+    mw, mh, pe, simd, w_bits, words, lane = _mvau_geometry(op)
+    luts = LUT_FIT[0] + LUT_FIT[1] * pe * simd * lane
+    if _rom_in_luts(op, words):
+        luts += LUT_FIT[2] * mw * mh * w_bits / 64
+    if not op.get_nodeattr("noActivation"):
+        n = _n_thresholds(op)
+        luts += pe * n * math.ceil((op.acc_bits() + 1) / 2)
+    return int(round(luts))
+
+
+def mvau_ffs(op) -> int:
+    """Flip-flop estimate of an MVAU kernel node (see module doc)."""
+    *_, pe, simd, _, _, lane = _mvau_geometry(op)
+    return int(round(FF_FIT[0] + FF_FIT[1] * pe * simd * lane))
+
+
+def mvau_bram18(op) -> int:
+    """RAMB18 estimate of an MVAU kernel node: the weight ROM when it is in block RAM."""
+    mw, mh, pe, simd, w_bits, words, _ = _mvau_geometry(op)
+    if _rom_in_luts(op, words):
+        return 0
+    return rom_bram18(words, pe * simd * w_bits)
+
+
+def _n_thresholds(op) -> int:
+    from qonnx.core.datatype import DataType
+
+    # fused threshold count: the output is a count of N = 2^bits - 1 levels at most
+    odt = DataType[op.get_nodeattr("outputDataType")]
+    return max(1, (1 << odt.bitwidth()) - 1) if odt.bitwidth() > 1 else 1
+
+
+def _ff(inst) -> int | None:
+    fn = getattr(inst, "ff_estimation", None)
+    return int(fn()) if fn is not None else None
+
+
+def layer_estimates(model, board: Board) -> list[dict]:
+    """Per node: ``name``, ``op_type``, ``cycles`` (per frame, ``get_exp_cycles``),
+    ``lut``, ``ff`` (None where the op has no FF model), ``bram36`` (RAMB18/2),
+    ``dsp``, ``uram``, and the folding attributes present (PE, SIMD, PAR_T, PAR_D)."""
+    finn_env.setup()
+    from qonnx.custom_op.registry import getCustomOp
+
+    rows = []
+    for node in model.graph.node:
+        inst = getCustomOp(node)
+        row = {"name": node.name, "op_type": node.op_type, "cycles": int(inst.get_exp_cycles()),
+               "lut": int(round(inst.lut_estimation(board.part))), "ff": _ff(inst),
+               "bram36": float(inst.bram_estimation(board.part)) / 2, "dsp": int(inst.dsp_estimation(board.part)),
+               "uram": int(inst.uram_estimation(board.part))}
+        for k in ("PE", "SIMD", "PAR_T", "PAR_D", "parallel_window"):
+            try:
+                row[k] = int(inst.get_nodeattr(k))
+            except (AttributeError, KeyError, Exception):
+                pass
+        rows.append(row)
+    return rows
+
+
+def estimate(model, board: Board, fclk_mhz: float = 100.0) -> dict:
+    """Whole-graph estimate.
+
+    Returns:
+        ``{"board", "part", "fclk_mhz", "layers": [...], "total": {lut, ff,
+        bram36, dsp, uram}, "util": {resource: fraction of the board},
+        "ii_cycles", "bottleneck", "fps", "latency_cycles_estimate"}``;
+        ``ii_cycles`` is the slowest layer's cycles per frame (the pipeline's
+        initiation interval), ``fps = fclk / ii``; the latency estimate is the
+        sum of the layers' cycles (an upper bound of a pipeline that does not
+        overlap layers within a frame). ``ff`` totals only the layers with an
+        FF model (``ff_layers_modelled`` counts them).
+    """
+    layers = layer_estimates(model, board)
+    total = {r: 0.0 for r in ("lut", "ff", "bram36", "dsp", "uram")}
+    ff_known = 0
+    for row in layers:
+        for r in total:
+            if row[r] is not None:
+                total[r] += row[r]
+        ff_known += row["ff"] is not None
+    total = {k: (int(v) if k != "bram36" else float(v)) for k, v in total.items()}
+    util = {r: (total[r] / board.capacity(r) if board.capacity(r) else 0.0) for r in ("lut", "ff", "bram36", "dsp", "uram")}
+    slow = max(layers, key=lambda r: r["cycles"]) if layers else {"name": None, "cycles": 0}
+    ii = int(slow["cycles"])
+    return {"board": board.name, "part": board.part, "fclk_mhz": float(fclk_mhz), "layers": layers, "total": total,
+            "ff_layers_modelled": ff_known, "util": util, "ii_cycles": ii, "bottleneck": slow["name"],
+            "fps": (fclk_mhz * 1e6 / ii) if ii else None,
+            "latency_cycles_estimate": int(sum(r["cycles"] for r in layers))}

@@ -1,0 +1,267 @@
+"""Folding: PE/SIMD (and attention parallelism) per layer for a target frame rate.
+
+FINN's rule (``SetFolding``): each layer gets the least parallelism whose
+cycles per frame reach the target initiation interval
+``II = fclk / target_fps`` cycles, so the pipeline is balanced at the target
+and no layer spends more than it needs. Parallelism must divide the
+dimension it folds:
+
+==============================  ======================================
+op                              attributes (each divides)
+==============================  ======================================
+MVAU_xnor_rtl, MVAU_int_rtl     PE | MH, SIMD | MW
+Thresholding_rtl                PE | NumChannels
+FMPadding_rtl                   SIMD | NumChannels
+ConvolutionInputGenerator_rtl   SIMD | IFMChannels (+ parallel_window when SIMD = IFMChannels)
+DuplicateStreams_rtl, ResidualAdd_rtl, PosAdd_rtl, TokenPool_rtl   PE | NumChannels
+BinaryAttention_rtl             PAR_T | tokens, PAR_D | channels per head
+==============================  ======================================
+
+The folding is a JSON in FINN's format (``{"Defaults": {}, "<node>":
+{"PE": 4, "SIMD": 16}, ...}``, read by qonnx's ``ApplyConfig``) that can be
+written, edited and read back (:func:`save_folding`, :func:`load_folding`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from pathlib import Path
+
+from xnorvit.flows import finn_env
+from xnorvit.flows.boards import Board
+
+__all__ = ["FoldingError", "FOLDING_ATTRS", "fold", "folding_config", "save_folding", "load_folding",
+           "apply_folding", "check_folding", "check_resources", "divisors"]
+
+#: default fraction of the board a design may use
+MAX_UTIL = 0.7
+
+
+class FoldingError(ValueError):
+    """A folding that breaks divisibility, misses the target or exceeds the board."""
+
+
+def divisors(n: int) -> list[int]:
+    """Positive divisors of ``n``, ascending."""
+    return [d for d in range(1, int(n) + 1) if n % d == 0]
+
+
+def _dims(node, inst) -> dict[str, int]:
+    """Folding attribute -> the dimension it must divide, for this node."""
+    op = node.op_type
+    if op.startswith("MVAU"):
+        return {"PE": inst.get_nodeattr("MH"), "SIMD": inst.get_nodeattr("MW")}
+    if op.startswith("FMPadding"):
+        return {"SIMD": inst.get_nodeattr("NumChannels")}
+    if op.startswith("ConvolutionInputGenerator"):
+        return {"SIMD": inst.get_nodeattr("IFMChannels")}
+    if op.startswith("BinaryAttention"):
+        t = inst.get_normal_input_shape(0)[-2]
+        d = inst.get_normal_input_shape(0)[-1] // inst.get_nodeattr("heads")
+        return {"PAR_T": t, "PAR_D": d}
+    try:
+        return {"PE": inst.get_nodeattr("NumChannels")}
+    except Exception:
+        return {}
+
+
+#: folding attributes written to the JSON (when the node has them)
+FOLDING_ATTRS = ("PE", "SIMD", "PAR_T", "PAR_D", "parallel_window", "ram_style", "depth_trigger_bram",
+                 "depth_trigger_uram")
+
+
+def _candidates(node, inst):
+    dims = _dims(node, inst)
+    keys = list(dims)
+    combos = []
+    for vals in itertools.product(*(divisors(dims[k]) for k in keys)):
+        cand = dict(zip(keys, vals))
+        if node.op_type.startswith("ConvolutionInputGenerator"):
+            combos.append(dict(cand, parallel_window=0))
+            if cand["SIMD"] == dims["SIMD"]:
+                combos.append(dict(cand, parallel_window=1))
+        elif node.op_type.startswith("MVAU"):
+            combos += [dict(cand, ram_style=s) for s in ("auto", "block")]
+        elif node.op_type.startswith("Thresholding"):
+            combos += [dict(cand, **_THRESHOLD_MEMORY[s]) for s in _THRESHOLD_MEMORY]
+        else:
+            combos.append(cand)
+    return combos
+
+
+#: Thresholding_rtl memory options: finn-plus's default (LUTRAM where it
+#: fits) or block RAM for every stage (URAM trigger out of reach: xc7 has none)
+_THRESHOLD_MEMORY = {"auto": {"depth_trigger_bram": 0, "depth_trigger_uram": 0},
+                     "block": {"depth_trigger_bram": 1, "depth_trigger_uram": 1 << 30}}
+
+
+def _cost(inst, part: str, board: Board | None) -> float:
+    """Fraction of the board (LUT + BRAM36 + DSP) a node's estimate takes."""
+    from xnorvit.flows.boards import get_board
+
+    b = board or get_board("pynq-z2")
+    return (inst.lut_estimation(part) / b.lut + inst.bram_estimation(part) / 2 / b.bram36
+            + inst.dsp_estimation(part) / max(b.dsp, 1))
+
+
+def _parallelism(c: dict) -> int:
+    p = 1
+    for k, v in c.items():
+        if k in ("PE", "SIMD", "PAR_T", "PAR_D"):
+            p *= v
+    return p * (16 if c.get("parallel_window") else 1)
+
+
+def _set(inst, cand: dict) -> None:
+    for k, v in cand.items():
+        inst.set_nodeattr(k, v)
+
+
+def fold(model, target_fps: float, fclk_mhz: float = 100.0, board: Board | None = None,
+         max_util: float = MAX_UTIL):
+    """Fold every layer for ``target_fps`` at ``fclk_mhz``; returns a new model.
+
+    Each node gets the least parallelism (then the least estimated share of
+    the board, over memory options: MVAU weights in LUT-ROM or block RAM,
+    threshold memories in LUTRAM or block RAM) whose
+    ``get_exp_cycles()`` is at most ``II = floor(fclk_mhz * 1e6 / target_fps)``.
+
+    Raises:
+        FoldingError: a layer cannot reach the II even fully parallel (names it
+            and its best cycles), or, with ``board``, the design needs more than
+            ``max_util`` of the board's LUTs or BRAM (names the binding resource).
+    """
+    finn_env.setup()
+    import copy
+
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+
+    if target_fps <= 0 or fclk_mhz <= 0:
+        raise FoldingError(f"target fps and fclk must be positive, got {target_fps} fps at {fclk_mhz} MHz")
+    m = ModelWrapper(copy.deepcopy(model.model))
+    ii = int(fclk_mhz * 1e6 // target_fps)
+    part = board.part if board else "xc7z020clg400-1"
+    for node in m.graph.node:
+        inst = getCustomOp(node)
+        cands = _candidates(node, inst)
+        if not cands:
+            continue
+        scored = []
+        for c in cands:
+            _set(inst, c)
+            scored.append((_parallelism(c), _cost(inst, part, board), int(inst.get_exp_cycles()), c))
+        ok = [s for s in scored if s[2] <= ii]
+        if not ok:
+            best = min(scored, key=lambda s: s[2])
+            raise FoldingError(f"{node.name} ({node.op_type}) needs at least {best[2]} cycles per frame fully "
+                               f"parallel, above the II of {ii} cycles for {target_fps:g} fps at {fclk_mhz:g} MHz")
+        _set(inst, min(ok, key=lambda s: (s[0], s[1]))[3])
+    if board is not None:
+        check_resources(m, board, fclk_mhz, max_util)
+    return m
+
+
+def check_resources(model, board: Board, fclk_mhz: float = 100.0, max_util: float = MAX_UTIL) -> dict:
+    """Estimate ``model`` (:func:`xnorvit.flows.estimates.estimate`) and check
+    LUT and BRAM36 use against ``max_util`` of ``board``.
+
+    Returns:
+        the estimate.
+
+    Raises:
+        FoldingError: naming the binding resource (the most used of LUT/BRAM).
+    """
+    from xnorvit.flows.estimates import estimate
+
+    est = estimate(model, board, fclk_mhz)
+    worst = max(("lut", "bram36"), key=lambda r: est["util"][r])
+    if est["util"][worst] > max_util:
+        label = {"lut": "LUT", "bram36": "BRAM36"}[worst]
+        raise FoldingError(f"binding resource {label}: the folding needs {est['total'][worst]:g} {label} "
+                           f"({100 * est['util'][worst]:.0f}% of {board.name}'s {board.capacity(worst)}), above the "
+                           f"{100 * max_util:.0f}% limit; lower --target-fps or choose a larger board")
+    return est
+
+
+def folding_config(model) -> dict:
+    """FINN folding config of ``model``: ``{"Defaults": {}, node: {attr: value}}``."""
+    finn_env.setup()
+    from qonnx.custom_op.registry import getCustomOp
+
+    cfg: dict = {"Defaults": {}}
+    for node in model.graph.node:
+        inst = getCustomOp(node)
+        attrs = {}
+        for k in FOLDING_ATTRS:
+            try:
+                attrs[k] = inst.get_nodeattr(k)
+            except Exception:
+                continue
+        if attrs:
+            cfg[node.name] = attrs
+    return cfg
+
+
+def save_folding(model, path: os.PathLike | str) -> Path:
+    """Write :func:`folding_config` as JSON (indent 2)."""
+    path = Path(path)
+    path.write_text(json.dumps(folding_config(model), indent=2) + "\n")
+    return path
+
+
+def load_folding(path: os.PathLike | str) -> dict:
+    """Read a FINN folding JSON.
+
+    Raises:
+        FoldingError: missing file, not JSON, or not a ``{node: {attr: value}}`` object.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FoldingError(f"no folding file at {path}")
+    try:
+        cfg = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise FoldingError(f"{path} is not JSON: {e}") from None
+    if not isinstance(cfg, dict) or not all(isinstance(v, dict) for v in cfg.values()):
+        raise FoldingError(f"{path} is not a FINN folding config ({{node: {{attr: value}}}})")
+    return cfg
+
+
+def check_folding(model) -> None:
+    """Raise :class:`FoldingError` naming the first node whose folding does
+    not divide its dimensions (e.g. ``PE=5 must divide MH=64``)."""
+    finn_env.setup()
+    from qonnx.custom_op.registry import getCustomOp
+
+    for node in model.graph.node:
+        inst = getCustomOp(node)
+        for attr, dim in _dims(node, inst).items():
+            v = inst.get_nodeattr(attr)
+            if v < 1 or dim % v:
+                raise FoldingError(f"{node.name} ({node.op_type}): {attr}={v} must divide {dim}")
+        if node.op_type.startswith("ConvolutionInputGenerator") and inst.get_nodeattr("parallel_window") \
+                and inst.get_nodeattr("SIMD") != inst.get_nodeattr("IFMChannels"):
+            raise FoldingError(f"{node.name}: parallel_window=1 needs SIMD = IFMChannels "
+                               f"({inst.get_nodeattr('IFMChannels')})")
+
+
+def apply_folding(model, config: dict):
+    """Apply a folding config (qonnx ``ApplyConfig``) and check it.
+
+    Raises:
+        FoldingError: a node named in the config is not in the graph, or the
+            folding breaks divisibility (:func:`check_folding`).
+    """
+    finn_env.setup()
+    from finn.transformation.general import ApplyConfig
+
+    names = {n.name for n in model.graph.node}
+    unknown = [k for k in config if k != "Defaults" and k not in names]
+    if unknown:
+        raise FoldingError(f"folding names node {unknown[0]!r}, which is not in the graph")
+    m = model.transform(ApplyConfig(config))
+    check_folding(m)
+    return m
