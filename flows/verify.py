@@ -1,0 +1,267 @@
+"""Whole-network RTL simulation of a stitched accelerator (cocotb + Verilator).
+
+:func:`simulate` runs ``rtl_tests/accelerator_tb.py`` on the top written by
+:mod:`xnorvit.flows.stitch`: frames of input beats in, output beats out,
+random idle on the input and backpressure on the output, a deadlock
+watchdog; it returns the output beats, the handshake cycles, the maximum
+occupancy of every FIFO and, on request, every beat of every edge (taps).
+
+:func:`size_fifos` sets the FIFO depths by simulation (module doc of
+:mod:`xnorvit.flows.stitch`); :func:`verify` checks real images bit for bit
+against FINN node execution of the hardware graph and against the PyTorch
+model's integer logits, measures the initiation interval and latency, and on
+a mismatch names the first layer whose output stream differs from FINN
+execution (:func:`first_divergence`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from xnorvit.flows import stitch as xs
+from xnorvit.flows.sim import REPO_ROOT, SimulationError, run_cocotb
+
+__all__ = ["VerificationError", "stimulus", "simulate", "size_fifos", "verify", "first_divergence", "timing"]
+
+#: Verilator arguments of the accelerator build: third-party cores (finn-rtllib)
+#: are not -Wall clean; the stitched top is linted separately (tests/test_stitch.py).
+BUILD_ARGS = ("-Wno-fatal", "--x-assign", "unique", "--x-initial", "unique")
+
+
+class VerificationError(RuntimeError):
+    """The RTL output differs from the reference (names the first diverging layer)."""
+
+
+def _bits(dtype_name: str) -> int:
+    from qonnx.core.datatype import DataType
+
+    return DataType[dtype_name].bitwidth()
+
+
+def _signed(dtype_name: str) -> bool:
+    from qonnx.core.datatype import DataType
+
+    return DataType[dtype_name].signed() and dtype_name != "BIPOLAR"
+
+
+def _encode(x: np.ndarray, dtype_name: str) -> np.ndarray:
+    """Tensor values -> stream lane values (bipolar -1/+1 -> 0/1)."""
+    x = np.asarray(x)
+    return (x > 0).astype(np.int64) if dtype_name == "BIPOLAR" else x
+
+
+def _edge_beats(e: xs.Edge, x: np.ndarray) -> list[int]:
+    return xs.pack_beats(_encode(x, e.src_dtype), e.src_folded[-1], _bits(e.src_dtype))
+
+
+def stimulus(model, st: xs.Stitched, images: np.ndarray):
+    """FINN execution of ``model`` on uint8 ``images`` (N, C, H, W).
+
+    Returns:
+        ``(frames, expected, outputs, contexts)``: input beats per image,
+        expected output beats per image, graph outputs ``(N, classes)`` and
+        each image's full execution context.
+    """
+    from xnorvit.flows.compile import execute
+
+    outputs, ctxs = execute(model, images, full_context=True)
+    gin, gout = model.graph.input[0].name, model.graph.output[0].name
+    ein = next(e for e in st.edges if e.src is None)
+    eout = next(e for e in st.edges if e.dst is None)
+    frames = [_edge_beats(ein, c[gin]) for c in ctxs]
+    expected = [_edge_beats(eout, c[gout]) for c in ctxs]
+    return frames, expected, outputs, ctxs
+
+
+def simulate(st: xs.Stitched, frames: list[list[int]], idle: str = "none", backpressure: str = "none",
+             pace: int = 0, taps: bool = False, max_cycles: int | None = None, seed: int = 1,
+             work: os.PathLike | str | None = None, cache_dir: os.PathLike | str | None = None) -> dict:
+    """Simulate ``st`` on ``frames`` (see module doc); returns the TB's results.
+
+    Raises:
+        SimulationError: the build failed, or the run deadlocked (the results,
+            if written, are attached as ``.results``).
+    """
+    work = Path(work or st.out / "sim" / "run").resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    n_in = sum(len(f) for f in frames)
+    if max_cycles is None:
+        max_cycles = 200_000 + 50 * (n_in + st.out_beats * len(frames)) + 20_000 * len(frames)
+    result = work / "result.json"
+    if result.exists():
+        result.unlink()
+    data = {"frames": frames, "out_beats": st.out_beats, "idle": idle, "backpressure": backpressure, "pace": pace,
+            "edges": [e.name for e in st.edges], "taps": taps, "max_cycles": max_cycles, "seed": seed,
+            "result": str(result)}
+    (work / "params.json").write_text(json.dumps(data))
+    import sys
+
+    tb_dir = str(REPO_ROOT / "rtl_tests")
+    if tb_dir not in sys.path:
+        sys.path.insert(0, tb_dir)
+    try:
+        run_cocotb(st.top, st.files, "accelerator_tb", test_params={"data": str(work / "params.json")},
+                   test_dir=work, build_args=BUILD_ARGS, cache_dir=cache_dir or st.out / "sim" / "build")
+    except SimulationError as exc:
+        if result.exists():
+            exc.results = json.loads(result.read_text())  # type: ignore[attr-defined]
+        raise
+    return json.loads(result.read_text())
+
+
+def timing(res: dict, in_beats: int, out_beats: int) -> dict:
+    """Initiation interval and latency from a run's handshake cycles.
+
+    ``ii_cycles``: median spacing of the frames' last output beats from the
+    second frame on (steady state); ``latency_cycles``: cycles from the first
+    input beat to the last output beat of the first frame (an empty pipeline).
+    """
+    ins, outs = res["in_cycles"], res["out_cycles"]
+    n = len(outs) // out_beats
+    first_in = [ins[f * in_beats] for f in range(n)]
+    last_out = [outs[(f + 1) * out_beats - 1] for f in range(n)]
+    lat = [lo - fi for fi, lo in zip(first_in, last_out)]
+    spacing = np.diff(last_out[1:]) if n > 2 else np.diff(last_out)
+    return {"frames": n, "ii_cycles": int(np.median(spacing)) if len(spacing) else None,
+            "ii_mean_cycles": float(np.mean(spacing)) if len(spacing) else None,
+            "latency_cycles": int(lat[0]) if lat else None, "latency_max_cycles": int(max(lat)) if lat else None,
+            "total_cycles": int(res["cycles"])}
+
+
+def size_fifos(model, st: xs.Stitched, images: np.ndarray, frames_n: int = 4,
+               log: Callable[[str], None] | None = None) -> dict:
+    """Set every FIFO's depth by simulation.
+
+    1. The design as stitched (every FIFO :data:`~xnorvit.flows.stitch.SIZING_FRAMES`
+       frames deep) runs ``frames_n`` images back to back: the initiation
+       interval of an unconstrained pipeline.
+    2. The same design, input frames paced at that interval (so FIFOs before
+       the bottleneck do not just queue the test's input), records each
+       FIFO's maximum occupancy.
+    3. ``depth = round_depth(max occupancy)``; the top is rewritten.
+
+    Returns:
+        ``{"ii_cycles_large_fifos", "depths": {edge: depth}, "max_occupancy": {...}}``.
+    """
+    log = log or (lambda s: None)
+    imgs = np.asarray(images)[:frames_n]
+    while len(imgs) < frames_n:  # fewer images than frames: repeat them
+        imgs = np.concatenate([imgs, imgs])[:frames_n]
+    frames, _, _, _ = stimulus(model, st, imgs)
+    res = simulate(st, frames, work=st.out / "sim" / "size_free")
+    t = timing(res, st.in_beats, st.out_beats)
+    log(f"fifo sizing: II {t['ii_cycles']} cycles with {xs.SIZING_FRAMES}-frame FIFOs")
+    res = simulate(st, frames, pace=t["ii_cycles"], work=st.out / "sim" / "size_paced")
+    occ = {e.index: int(res["maxocc"][e.name]) for e in st.edges}
+    depths = {k: xs.round_depth(v) for k, v in occ.items()}
+    for e in st.edges:
+        e.max_occupancy = occ[e.index]
+    xs.resize(model, st, depths)
+    log(f"fifo sizing: {sum(depths.values())} FIFO entries in {len(depths)} FIFOs")
+    return {"ii_cycles_large_fifos": t["ii_cycles"], "latency_cycles_large_fifos": t["latency_cycles"],
+            "depths": {f"{e.name}:{e.tensor}": e.depth for e in st.edges},
+            "max_occupancy": {f"{e.name}:{e.tensor}": occ[e.index] for e in st.edges}}
+
+
+def first_divergence(model, st: xs.Stitched, frame: list[int], ctx: dict, work=None) -> dict | None:
+    """Simulate one frame with taps on every edge and compare each edge's
+    beats with FINN execution's tensor; returns the first diverging edge in
+    graph order (``{"layer", "op_type", "edge", "tensor", "beat", "got", "want"}``)
+    or None when every edge matches."""
+    res = simulate(st, [frame], taps=True, work=work or st.out / "sim" / "taps")
+    order = {n.name: k for k, n in enumerate(model.graph.node)}
+    types = {n.name: n.op_type for n in model.graph.node}
+    bad = []
+    for e in st.edges:
+        if e.src is None:
+            continue
+        want = _edge_beats(e, ctx[e.tensor])
+        got = res["taps"][e.name]
+        # extra beats are legitimate: FMPadding/SWG run ahead into the next frame's padding
+        mism = [k for k, (g, w) in enumerate(zip(got, want)) if g != w]
+        if len(got) < len(want) and not mism:
+            mism = [len(got)]
+        if mism:
+            k = mism[0]
+            bad.append((order[e.src], {"layer": e.src, "op_type": types[e.src], "edge": e.name, "tensor": e.tensor,
+                                       "beat": k, "beats_got": len(got), "beats_want": len(want),
+                                       "got": got[k] if k < len(got) else None,
+                                       "want": want[k] if k < len(want) else None}))
+    return min(bad, key=lambda b: b[0])[1] if bad else None
+
+
+def verify(model, st: xs.Stitched, images: np.ndarray, torch_model=None, labels: np.ndarray | None = None,
+           idle: str = "random", backpressure: str = "random", seed: int = 1, diagnose: bool = True,
+           log: Callable[[str], None] | None = None) -> dict:
+    """Simulate ``images`` through ``st`` twice: back to back without pauses
+    (II, latency) and under ``idle``/``backpressure`` (robustness); every
+    output must equal FINN execution of ``model`` and, given
+    ``torch_model``, the PyTorch integer logits.
+
+    Returns:
+        a report: ``images_verified``, ``images_bit_exact`` (RTL == PyTorch, or
+        == FINN without a torch model), ``rtl_equals_finn``, ``hw_accuracy``,
+        ``ii_cycles``, ``latency_cycles``, timing of both runs, ``mismatch``
+        (first diverging layer, or None).
+
+    Raises:
+        VerificationError: outputs differ (message names the layer).
+        SimulationError: build failure or deadlock.
+    """
+    from xnorvit.flows.compile import integer_logits
+
+    log = log or (lambda s: None)
+    images = np.asarray(images)
+    frames, expected, outputs, ctxs = stimulus(model, st, images)
+    eout = next(e for e in st.edges if e.dst is None)
+    lanes, bits, sgn = eout.src_folded[-1], _bits(eout.src_dtype), _signed(eout.src_dtype)
+    ref = None
+    if torch_model is not None:
+        import torch
+
+        from xnorvit.model.data import to_float
+
+        torch_model.eval()
+        with torch.no_grad():
+            ref = torch_model.integer_logits(to_float(images)).numpy()
+    report = {"images_verified": int(len(images))}
+    runs = {}
+    for tag, (i, b) in {"free": ("none", "none"), "stalled": (idle, backpressure)}.items():
+        res = simulate(st, frames, idle=i, backpressure=b, seed=seed, work=st.out / "sim" / tag)
+        got_beats = res["outputs"]
+        got = np.stack([xs.unpack_beats(o, lanes, bits, sgn) for o in got_beats]).astype(np.float64)
+        got = got.reshape(outputs.shape)
+        finn_ok = [bool(np.array_equal(got_beats[k], expected[k])) for k in range(len(images))]
+        t = timing(res, st.in_beats, st.out_beats)
+        runs[tag] = {"idle": i, "backpressure": b, **t, "rtl_equals_finn": int(sum(finn_ok))}
+        log(f"rtl ({tag}: idle {i}, backpressure {b}): {sum(finn_ok)}/{len(images)} frames equal FINN execution, "
+            f"II {t['ii_cycles']} cycles, latency {t['latency_cycles']} cycles")
+        if ref is not None:
+            logits = integer_logits(model, got, torch_model.logit_scale())
+            exact = np.all(logits == ref, axis=1)
+            runs[tag]["bit_exact"] = int(exact.sum())
+            if labels is not None:
+                runs[tag]["hw_accuracy"] = float(np.mean(logits.argmax(1) == np.asarray(labels)[: len(images)]))
+        else:
+            exact = np.asarray(finn_ok)
+            runs[tag]["bit_exact"] = int(exact.sum())
+        if not exact.all() or not all(finn_ok):
+            k = int(np.flatnonzero(~(exact & np.asarray(finn_ok)))[0])
+            div = first_divergence(model, st, frames[k], ctxs[k]) if diagnose else None
+            report.update(runs=runs, mismatch={"run": tag, "image": k, **(div or {})})
+            where = (f"first diverging layer {div['layer']} ({div['op_type']}), stream {div['edge']} ({div['tensor']}) "
+                     f"beat {div['beat']}" if div else "every layer stream equals FINN execution (difference after "
+                     "the graph: output decoding)")
+            err = VerificationError(f"RTL output differs on image {k} ({tag} run, {int((~exact).sum())} of "
+                                    f"{len(images)} images): {where}")
+            err.report = report  # type: ignore[attr-defined]
+            raise err
+    report.update({"images_bit_exact": runs["stalled"]["bit_exact"], "rtl_equals_finn": runs["stalled"]["rtl_equals_finn"],
+                   "ii_cycles": runs["free"]["ii_cycles"], "latency_cycles": runs["free"]["latency_cycles"],
+                   "hw_accuracy": runs["stalled"].get("hw_accuracy"), "runs": runs, "mismatch": None})
+    return report
