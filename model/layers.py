@@ -624,6 +624,7 @@ class QuantProbs(nn.Module):
 
     ``levels=1``: BiT/BinaryViT elastic binarization ``P = alpha *
     clamp(round(p / alpha), 0, 1)`` in ``{0, alpha}``, learnable ``alpha``
+    (kept positive as ``exp`` of a parameter, as is the 2-bit scale)
     (:func:`~xnorvit.model.quant.elastic_binarize`); at inference
     ``P = alpha * (b + 1) / 2`` with ``b = sign(p - alpha / 2)`` a Brevitas
     bipolar quantizer (QONNX ``BipolarQuant``).
@@ -653,7 +654,8 @@ class QuantProbs(nn.Module):
         self.temperature = head_dim**-0.5
         self.register_buffer("table", exp_table(2 * head_dim, self.temperature), persistent=False)
         if levels == 1:
-            self.elastic_alpha = nn.Parameter(torch.tensor(1.0 / keys))
+            # learned as log(alpha): alpha ~ 1 / keys is far below an Adam step
+            self.elastic_log_alpha = nn.Parameter(torch.tensor(math.log(1.0 / keys)))
             self.quant = qnn.QuantIdentity(act_quant=BinaryActQuant, return_quant_tensor=False)
         else:
             self.quant = qnn.QuantIdentity(act_quant=DecomposedQuant, max_val=levels / keys, return_quant_tensor=False)
@@ -661,14 +663,14 @@ class QuantProbs(nn.Module):
     def alpha(self) -> torch.Tensor:
         """The probability step ``alpha`` (a scalar tensor)."""
         if self.levels == 1:
-            return self.elastic_alpha
+            return self.elastic_log_alpha.exp()
         return self.quant.act_quant.scale()
 
     def forward(self, scores: torch.Tensor) -> torch.Tensor:
         p = table_softmax(scores, self.table, self.temperature, self.training)
         if self.levels > 1:
             return self.quant(p)
-        a = self.elastic_alpha
+        a = self.alpha()
         if self.training:
             return elastic_binarize(p, a)
         return a * (self.quant(p - a / 2) + 1.0) / 2
@@ -839,7 +841,7 @@ class MultiScaleDilatedConv(nn.Module):
 
     ``y = BN(sum_{d in (1, 3, 5)} BinConv3x3_{groups, dilation d}(sign(norm(x))))``
     on the token grid (zero padding ``d``): three binary grouped 3x3 convs
-    with growing receptive fields, summed. BHViT (Gao et al., CVPR 2025),
+    with growing receptive fields, summed. BHViT (CVPR 2025; code IMRL/BHViT),
     MSGDC; groups 4 as in the paper.
 
     Shapes: ``(B, grid*grid, C)`` -> same.

@@ -239,6 +239,7 @@ def softmax_aware_mask(scores: torch.Tensor, c_int: int, temperature: float, tra
 # the integer exp table of the attention softmax, the oscillation regularizer.
 # --------------------------------------------------------------------------
 
+from brevitas.inject.enum import RestrictValueType  # noqa: E402
 from brevitas.quant.scaled_int import Uint8ActPerTensorFloatMaxInit  # noqa: E402
 
 
@@ -276,13 +277,16 @@ class DecomposedQuant(Uint8ActPerTensorFloatMaxInit):
     with the binary masks ``M_k = 1[round(p / alpha) >= k]``: a 2-bit
     probability is the sum of three binary attention maps, so ``Q(p) . V =
     alpha * sum_k (M_k . V)`` uses only binary (mask-select) products. BHViT
-    (Gao et al., CVPR 2025), "quantization decomposition" of the attention
+    (CVPR 2025; code IMRL/BHViT), "quantization decomposition" of the attention
     matrix. QONNX: ``Quant(bitwidth=2, signed=0, scale=alpha)``; the initial
     scale is ``max_val / 3``.
     """
 
     bit_width = 2
     max_val = 0.06
+    # alpha ~ 1 / tokens is small: learn log(alpha), so an Adam step changes
+    # it by a fraction rather than by the learning rate (which would cross 0)
+    restrict_scaling_type = RestrictValueType.LOG_FP
 
 
 def exp_table(max_diff: int, temperature: float, frac_bits: int = 16) -> torch.Tensor:

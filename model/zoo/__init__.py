@@ -71,7 +71,7 @@ MODELS: dict[str, ModelSpec] = {
         "bhvit-t",
         bhvit_t,
         "hybrid pyramid: MSGDC binary dilated convs, window attention + pooled tokens, shift MLP, 2-bit decomposed attention",
-        "Gao et al., BHViT, CVPR 2025",
+        "BHViT: binarized hybrid ViT, CVPR 2025 (code IMRL/BHViT)",
         f"not yet mapped: binary grouped dilated conv, windows/pooled keys, token shifts, 2-bit probabilities, patch merging (supported: {_SUPPORTED})",
         dict(_bhvit.RECIPE),
     ),

@@ -1,6 +1,6 @@
 """``bhvit-t``: BHViT, a binarization-friendly hierarchical hybrid ViT.
 
-BHViT (Gao et al., "BHViT: Binarized Hybrid Vision Transformer", CVPR 2025;
+BHViT (a binarization-friendly hybrid ViT, CVPR 2025;
 code IMRL/BHViT), at PYNQ scale:
 
 * hierarchy: two stages joined by 2x2 patch merging (14x14 tokens at dim 32,

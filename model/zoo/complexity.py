@@ -116,3 +116,25 @@ def count_ops(model: nn.Module) -> dict:
             h.remove()
         model.train(was)
     return counts
+
+
+def describe_models(img_size: int = 28, in_chans: int = 1) -> list[dict]:
+    """One row per registry entry at input ``img_size``: name, description,
+    paper, hardware note, parameters of the binary model, binary MACs and
+    real-valued operations per image (computed by building the model).
+
+    Returns:
+        list of dicts with keys ``name, description, paper, hardware,
+        parameters, binary_macs, real_ops``.
+    """
+    from ..layers import count_parameters
+    from . import MODELS, build_model
+
+    rows = []
+    for spec in MODELS.values():
+        kw = {"img_size": img_size, "in_chans": in_chans}
+        if img_size <= 8:  # as train_run does for the 8x8 digits
+            kw.update(patch=2, stem_depth=1)
+        m = build_model(spec.name, binary=True, **kw)
+        rows.append({"name": spec.name, "description": spec.description, "paper": spec.paper, "hardware": spec.hardware, "parameters": count_parameters(m), **count_ops(m)})
+    return rows
