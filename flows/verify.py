@@ -26,7 +26,7 @@ import numpy as np
 from xnorvit.flows import stitch as xs
 from xnorvit.flows.sim import REPO_ROOT, SimulationError, run_cocotb
 
-__all__ = ["VerificationError", "stimulus", "simulate", "size_fifos", "verify", "first_divergence", "timing"]
+__all__ = ["VerificationError", "stimulus", "simulate", "size_fifos", "verify", "first_divergence", "timing", "beats_of_contexts"]
 
 #: Verilator arguments of the accelerator build: third-party cores (finn-rtllib)
 #: are not -Wall clean; the stitched top is linted separately (tests/test_stitch.py).
@@ -70,12 +70,16 @@ def stimulus(model, st: xs.Stitched, images: np.ndarray):
     from xnorvit.flows.compile import execute
 
     outputs, ctxs = execute(model, images, full_context=True)
+    frames, expected = beats_of_contexts(model, st, ctxs)
+    return frames, expected, outputs, ctxs
+
+
+def beats_of_contexts(model, st: xs.Stitched, ctxs: list[dict]) -> tuple[list[list[int]], list[list[int]]]:
+    """Input beats and expected output beats of FINN execution contexts (one per frame)."""
     gin, gout = model.graph.input[0].name, model.graph.output[0].name
     ein = next(e for e in st.edges if e.src is None)
     eout = next(e for e in st.edges if e.dst is None)
-    frames = [_edge_beats(ein, c[gin]) for c in ctxs]
-    expected = [_edge_beats(eout, c[gout]) for c in ctxs]
-    return frames, expected, outputs, ctxs
+    return [_edge_beats(ein, c[gin]) for c in ctxs], [_edge_beats(eout, c[gout]) for c in ctxs]
 
 
 def simulate(st: xs.Stitched, frames: list[list[int]], idle: str = "none", backpressure: str = "none",
@@ -133,8 +137,7 @@ def timing(res: dict, in_beats: int, out_beats: int) -> dict:
             "total_cycles": int(res["cycles"])}
 
 
-def size_fifos(model, st: xs.Stitched, images: np.ndarray, frames_n: int = 4,
-               log: Callable[[str], None] | None = None) -> dict:
+def size_fifos(model, st: xs.Stitched, frames: list[list[int]], log: Callable[[str], None] | None = None) -> dict:
     """Set every FIFO's depth by simulation.
 
     1. The design as stitched (every FIFO :data:`~xnorvit.flows.stitch.SIZING_FRAMES`
@@ -145,14 +148,13 @@ def size_fifos(model, st: xs.Stitched, images: np.ndarray, frames_n: int = 4,
        FIFO's maximum occupancy.
     3. ``depth = round_depth(max occupancy)``; the top is rewritten.
 
+    ``frames``: input beats of a few frames (3-4: the first fills the
+    pipeline, the others are steady state), e.g. from :func:`stimulus`.
+
     Returns:
         ``{"ii_cycles_large_fifos", "depths": {edge: depth}, "max_occupancy": {...}}``.
     """
     log = log or (lambda s: None)
-    imgs = np.asarray(images)[:frames_n]
-    while len(imgs) < frames_n:  # fewer images than frames: repeat them
-        imgs = np.concatenate([imgs, imgs])[:frames_n]
-    frames, _, _, _ = stimulus(model, st, imgs)
     res = simulate(st, frames, work=st.out / "sim" / "size_free")
     t = timing(res, st.in_beats, st.out_beats)
     log(f"fifo sizing: II {t['ii_cycles']} cycles with {xs.SIZING_FRAMES}-frame FIFOs")
