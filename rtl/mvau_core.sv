@@ -35,6 +35,8 @@ module mvau_core #(
     parameter bit          IN_SIGNED = 0,   // activations are two's complement
     parameter int unsigned W_W = 1,         // weight bits (1 = bipolar +-1 in integer mode)
     parameter bit          W_SIGNED = 1,    // weights (W_W > 1) are two's complement
+    parameter bit          USE_DSP = 1,     // W_W > 1: 1 = x*w (DSP48), 0 = shift-add over the IN_W activation bits (LUTs)
+    parameter bit          DSP_PACK = 0,    // USE_DSP: two channels' products of one activation in one multiplier
     parameter int unsigned ACC_W = 8,       // accumulator bits (signed)
     parameter int unsigned N_THRESH = 0,    // 0: raw accumulator output; else thresholds/channel
     parameter string       WEIGHTS_FILE = "",
@@ -70,6 +72,8 @@ module mvau_core #(
         if (MH % PE != 0) $error("mvau_core: PE=%0d must divide MH=%0d", PE, MH);
         if (MW % SIMD != 0) $error("mvau_core: SIMD=%0d must divide MW=%0d", SIMD, MW);
         if (XNOR && (IN_W != 1 || W_W != 1)) $error("mvau_core: XNOR mode needs IN_W=W_W=1");
+        if (DSP_PACK && (XNOR || W_W < 2 || !USE_DSP || PE % 2 != 0 || IN_W + 2 * W_W + 3 > 25))
+            $error("mvau_core: DSP_PACK needs integer W_W > 1, USE_DSP, even PE and IN_W + 2*W_W + 3 <= 25");
     end
 
     // ------------------------------------------------------------------ issue
@@ -125,6 +129,39 @@ module mvau_core #(
         else if (en) v1 <= issue;
     end
 
+    // DSP packing (USE_DSP && DSP_PACK): channels 2k and 2k+1 multiply the
+    // same activation x, so one multiplier computes x * (w0 + w1 * 2^F) =
+    // x*w0 + (x*w1) * 2^F with F = MUL_W bits per field (IN_W + W_W + 2 >=
+    // the signed product's width); the low field is x*w0 (signed), the high
+    // field x*w1 minus the borrow of a negative low field. The operands fit
+    // one DSP48E1 (25 x 18) for IN_W + 2*W_W + 3 <= 25, e.g. 4-bit x 8-bit.
+    localparam int unsigned MUL_W = IN_W + W_W + 2;
+    logic signed [MUL_W-1:0] pk [PE][SIMD];
+    if (!XNOR && W_W > 1 && USE_DSP && DSP_PACK) begin : g_pack
+        for (genvar pp = 0; pp < PE / 2; pp++) begin : g_pair
+            for (genvar s = 0; s < SIMD; s++) begin : g_lane
+                logic [IN_W-1:0] a;
+                logic [W_W-1:0] w0, w1v;
+                logic signed [IN_W:0] ax;
+                logic signed [W_W:0] wx0, wx1;
+                logic signed [MUL_W + W_W:0] wpk;            // w0 + w1 * 2^F
+                logic signed [MUL_W + W_W + IN_W + 1:0] p;   // x * wpk
+                assign a = a1[s*IN_W +: IN_W];
+                assign w0 = w1[((2*pp)*SIMD+s)*W_W +: W_W];
+                assign w1v = w1[((2*pp+1)*SIMD+s)*W_W +: W_W];
+                assign ax = IN_SIGNED ? $signed({a[IN_W-1], a}) : $signed({1'b0, a});
+                assign wx0 = W_SIGNED ? $signed({w0[W_W-1], w0}) : $signed({1'b0, w0});
+                assign wx1 = W_SIGNED ? $signed({w1v[W_W-1], w1v}) : $signed({1'b0, w1v});
+                assign wpk = ($signed(wx1) <<< MUL_W) + wx0;
+                assign p = ax * wpk;
+                assign pk[2*pp][s] = p[MUL_W-1:0];
+                assign pk[2*pp+1][s] = p[2*MUL_W-1:MUL_W] + MUL_W'(p[MUL_W-1]);
+            end
+        end
+    end else begin : g_nopack
+        assign pk = '{default: '0};
+    end
+
     // --------------------------------------------------------------------- S2
     logic [PE-1:0][P_W-1:0] p2_d, p2;
     logic v2, first2, last2;
@@ -155,7 +192,26 @@ module mvau_core #(
                 end else begin : g_mul
                     logic signed [W_W:0] wx;
                     assign wx = W_SIGNED ? $signed({w[W_W-1], w}) : $signed({1'b0, w});
-                    assign prod[s] = PR_W'(ax * wx);
+                    if (USE_DSP && DSP_PACK) begin : g_packed
+                        assign prod[s] = PR_W'(pk[pe][s]);
+                    end else if (USE_DSP) begin : g_dsp
+                        assign prod[s] = PR_W'(ax * wx);
+                    end else begin : g_lut
+                        // x * w = sum_b x[b] * (w << b), the MSB term negative
+                        // for signed x: IN_W partial products, no multiplier.
+                        logic signed [PR_W-1:0] part [IN_W+1];
+                        assign part[0] = '0;
+                        for (genvar b = 0; b < IN_W; b++) begin : g_pp
+                            logic signed [PR_W-1:0] term;
+                            assign term = a[b] ? PR_W'(wx) <<< b : '0;
+                            if (IN_SIGNED && b == IN_W - 1) begin : g_neg
+                                assign part[b+1] = part[b] - term;
+                            end else begin : g_pos
+                                assign part[b+1] = part[b] + term;
+                            end
+                        end
+                        assign prod[s] = part[IN_W];
+                    end
                 end
             end
             mvau_addtree #(.N(SIMD), .IW(PR_W), .OW(P_W), .SIGNED(1)) u_sum (.d(prod), .sum(p2_d[pe]));

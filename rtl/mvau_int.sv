@@ -7,7 +7,11 @@
 //            -x (add/subtract, no multiplier, no DSP). For binary-weight
 //            layers fed by n-bit activations.
 //   W_W > 1: W_W-bit integer weights, two's complement if W_SIGNED, else
-//            unsigned; products use multipliers (synthesis may use DSPs).
+//            unsigned; products use multipliers (DSP48s in Yosys synth_xilinx)
+//            with USE_DSP = 1, or IN_W shifted partial products in LUTs with
+//            USE_DSP = 0 (for narrow activations, e.g. 4-bit stem outputs).
+//            DSP_PACK = 1 (USE_DSP, even PE): channels 2k and 2k+1 share one
+//            multiplier per activation (x * (w0 + w1 * 2^F)), half the DSPs.
 //            For the 8-bit patch embedding and classifier.
 // Activations are two's complement if IN_SIGNED, else unsigned.
 // The accumulator is ACC_W = IN_W + (W_W == 1 ? 0 : W_W) + $clog2(MW) + 1
@@ -41,6 +45,8 @@ module mvau_int #(
     parameter bit          IN_SIGNED = 1,
     parameter int unsigned W_W = 1,
     parameter bit          W_SIGNED = 1,
+    parameter bit          USE_DSP = 1,
+    parameter bit          DSP_PACK = 0,
     parameter int unsigned N_THRESH = 0,
     parameter string       WEIGHTS_FILE = "",
     parameter string       THRESHOLDS_FILE = "",
@@ -60,7 +66,7 @@ module mvau_int #(
     mvau_core #(
         .MW(MW), .MH(MH), .PE(PE), .SIMD(SIMD),
         .XNOR(0), .XNOR_BIPOLAR(0), .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .W_W(W_W), .W_SIGNED(W_SIGNED),
-        .ACC_W(ACC_W), .N_THRESH(N_THRESH),
+        .USE_DSP(USE_DSP), .DSP_PACK(DSP_PACK), .ACC_W(ACC_W), .N_THRESH(N_THRESH),
         .WEIGHTS_FILE(WEIGHTS_FILE), .THRESHOLDS_FILE(THRESHOLDS_FILE), .RAM_STYLE(RAM_STYLE)
     ) u_core (.*);
 endmodule : mvau_int

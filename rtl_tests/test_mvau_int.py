@@ -60,7 +60,7 @@ async def cycles_per_frame(dut):
 
 # --------------------------------------------------------------- pytest side
 
-# (MW, MH, PE, SIMD, IN_W, IN_SIGNED, W_W, W_SIGNED, N_THRESH, tokens)
+# (MW, MH, PE, SIMD, IN_W, IN_SIGNED, W_W, W_SIGNED, N_THRESH, tokens[, USE_DSP])
 PARAMS = [
     (8, 4, 1, 1, 8, 1, 1, 1, 0, 2),        # PE = SIMD = 1, bipolar weights, raw
     (16, 8, 8, 16, 8, 1, 8, 1, 0, 2),      # fully unrolled 8x8-bit, raw
@@ -68,17 +68,27 @@ PARAMS = [
     (24, 12, 4, 8, 8, 1, 8, 1, 15, 2),     # 8x8-bit, 4-bit thresholded output
     (36, 10, 5, 3, 3, 0, 4, 0, 7, 2),      # odd sizes, unsigned x unsigned
     (64, 8, 1, 2, 8, 1, 8, 1, 0, 1),       # 256-word weight memory -> block RAM
+    # USE_DSP = 0: shift-add products in LUTs
+    (24, 12, 4, 8, 4, 0, 8, 1, 15, 2, 0),  # unsigned 4-bit x INT8, thresholded (the stem's case)
+    (16, 8, 2, 4, 4, 1, 8, 1, 0, 2, 0),    # signed 4-bit x INT8: the MSB partial product is negative
+    (36, 10, 5, 3, 3, 0, 4, 0, 7, 2, 0),   # unsigned x unsigned
+    # USE_DSP = 1, DSP_PACK = 1: two channels per multiplier
+    (24, 12, 4, 8, 4, 0, 8, 1, 15, 2, 1, 1),  # unsigned 4-bit x INT8 (the stem's case)
+    (16, 8, 2, 4, 4, 1, 8, 1, 0, 2, 1, 1),    # signed 4-bit x INT8, raw: negative low fields borrow
+    (12, 6, 6, 3, 6, 1, 8, 0, 0, 2, 1, 1),    # signed 6-bit x UINT8: the widest pair that fits 25 bits
 ]
 
 
 def _id(p):
-    mw, mh, pe, simd, iw, isg, ww, wsg, n, t = p
+    mw, mh, pe, simd, iw, isg, ww, wsg, n, t, *dsp = p
     a = f"{'INT' if isg else 'UINT'}{iw}"
     w = "BIP" if ww == 1 else f"{'INT' if wsg else 'UINT'}{ww}"
-    return f"MW{mw}-MH{mh}-PE{pe}-SIMD{simd}-{a}x{w}-N{n}-T{t}"
+    mode = "" if not dsp else ("-LUTMUL" if not dsp[0] else ("-DSPPACK" if len(dsp) > 1 and dsp[1] else ""))
+    return f"MW{mw}-MH{mh}-PE{pe}-SIMD{simd}-{a}x{w}-N{n}-T{t}" + mode
 
 
-def make_case(mw, mh, pe, simd, in_w, in_signed, w_w, w_signed, n_thresh, tokens, data_dir: Path):
+def make_case(mw, mh, pe, simd, in_w, in_signed, w_w, w_signed, n_thresh, tokens, use_dsp=1, dsp_pack=0,
+              data_dir: Path = None):
     """Write weights/thresholds/data for one case; return (HDL parameters, test params)."""
     from xnorvit.flows import finn_ref, mvau_rtl
 
@@ -101,7 +111,8 @@ def make_case(mw, mh, pe, simd, in_w, in_signed, w_w, w_signed, n_thresh, tokens
     acc_w = mvau_rtl.int_acc_width(mw, in_w, w_w)
     data_dir.mkdir(parents=True, exist_ok=True)
     hdl = {"MW": mw, "MH": mh, "PE": pe, "SIMD": simd, "IN_W": in_w, "IN_SIGNED": in_signed, "W_W": w_w,
-           "W_SIGNED": w_signed, "N_THRESH": n_thresh,
+           "W_SIGNED": w_signed, "N_THRESH": n_thresh, "USE_DSP": use_dsp,
+           "DSP_PACK": dsp_pack,
            "WEIGHTS_FILE": f'"{mvau_rtl.write_weights(data_dir / "weights.hex", wbits, pe, simd, w_w)}"'}
     acc = reference(x, w, None)
     thr = None
