@@ -267,3 +267,112 @@ def verify(model, st: xs.Stitched, images: np.ndarray, torch_model=None, labels:
                    "ii_cycles": runs["free"]["ii_cycles"], "latency_cycles": runs["free"]["latency_cycles"],
                    "hw_accuracy": runs["stalled"].get("hw_accuracy"), "runs": runs, "mismatch": None})
     return report
+
+
+# ----------------------------------------------------------------- build directory steps (CLI)
+#: summary.json keys (issue #5 schema); resources come from the estimates until
+#: the stitched design's Yosys figures are wired in (``resource_source``)
+SUMMARY_KEYS = ("board", "fclk_mhz", "images_verified", "images_bit_exact", "hw_accuracy", "ii_cycles",
+                "latency_cycles", "fps", "lut", "ff", "bram36", "dsp", "lut_util", "bram_util", "estimated_ii_cycles")
+
+
+def _run_meta(build: Path):
+    comp = json.loads((build / "compile.json").read_text())
+    from xnorvit.model.train import load_checkpoint
+
+    torch_model, meta = load_checkpoint(Path(comp["run"]) / "model.pt")
+    return comp, torch_model, meta.get("dataset", "mnist")
+
+
+def restitch(build: os.PathLike | str, log: Callable[[str], None] | None = None) -> xs.Stitched:
+    """(Re)generate ``BUILD/rtl`` from ``BUILD/hw.onnx`` and the FIFO depths in
+    ``BUILD/fifo.json`` (absolute paths inside the HDL follow the directory)."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    build = Path(build).resolve()
+    fifo = json.loads((build / "fifo.json").read_text())
+    depths = {int(k.split(":")[0][1:]): v for k, v in fifo["depths"].items()}
+    model = ModelWrapper(str(build / "hw.onnx"))
+    st = xs.stitch(model, build / "rtl", fifo["part"], top=fifo["top"], depths=depths, log=log)
+    return st
+
+
+def build_run(run: os.PathLike | str, out: os.PathLike | str, board: str = "pynq-z2", target_fps: float = 20000,
+              fclk_mhz: float = 100.0, folding=None, images: int = 200, force: bool = False,
+              top: str = xs.DEFAULT_TOP, log: Callable[[str], None] | None = None) -> dict:
+    """``xnorvit build``: compile (:func:`xnorvit.flows.build.compile_run`) ->
+    stitch -> FIFO depths by simulation on real images, assembled in
+    ``OUT.partial-*`` and renamed to ``OUT`` when complete (an existing OUT is
+    kept unless ``force``). Writes ``fifo.json`` and ``rtl/``."""
+    from xnorvit.flows.boards import get_board
+    from xnorvit.flows.build import commit_output, compile_run, prepare_output
+    from xnorvit.model.data import load_dataset
+
+    log = log or (lambda s: None)
+    out = Path(out)
+    tmp = prepare_output(out, force)
+    try:
+        compile_run(run, tmp, board, target_fps, fclk_mhz, images, folding, force=True, log=log)
+        from qonnx.core.modelwrapper import ModelWrapper
+
+        model = ModelWrapper(str(tmp / "hw.onnx"))
+        part = get_board(board).part
+        st = xs.stitch(model, tmp / "rtl", part, top=top)
+        log(f"stitched {len(model.graph.node)} nodes, {len(st.edges)} streams ({sum(e.dwc for e in st.edges)} width "
+            "converters)")
+        _, _, dataset = _run_meta(tmp)
+        frames, _, _, _ = stimulus(model, st, load_dataset(dataset).x_test[:4])
+        sizing = size_fifos(model, st, frames, log=log)
+        sizing.update(part=part, top=top)
+        (tmp / "fifo.json").write_text(json.dumps(sizing, indent=1) + "\n")
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    commit_output(tmp, out)
+    restitch(out)  # paths inside the HDL now name OUT
+    return sizing
+
+
+def verify_build(build: os.PathLike | str, images: int = 100, idle: str = "random", backpressure: str = "random",
+                 log: Callable[[str], None] | None = None) -> dict:
+    """``xnorvit verify``: simulate ``images`` real test images through
+    ``BUILD/rtl`` (re-stitched first), write ``BUILD/report/verify.json`` and
+    ``BUILD/report/summary.json``.
+
+    Raises:
+        VerificationError: an output differs (the report is still written).
+    """
+    from xnorvit.model.data import load_dataset
+
+    build = Path(build).resolve()
+    if not (build / "fifo.json").is_file():
+        raise FileNotFoundError(f"{build}/fifo.json missing: run `xnorvit build` first")
+    comp, torch_model, dataset = _run_meta(build)
+    st = restitch(build)
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    model = ModelWrapper(str(build / "rtl" / "hw_stitched.onnx"))
+    d = load_dataset(dataset)
+    n = min(images, len(d.x_test))
+    rep_dir = build / "report"
+    rep_dir.mkdir(exist_ok=True)
+    try:
+        rep = verify(model, st, d.x_test[:n], torch_model, d.y_test[:n], idle=idle, backpressure=backpressure, log=log)
+    except VerificationError as exc:
+        (rep_dir / "verify.json").write_text(json.dumps(exc.report, indent=1) + "\n")
+        raise
+    est = json.loads((build / "estimates.json").read_text())
+    fclk = float(comp["fclk_mhz"])
+    summary = {"board": comp["board"], "fclk_mhz": fclk, "images_verified": rep["images_verified"],
+               "images_bit_exact": rep["images_bit_exact"], "hw_accuracy": rep["hw_accuracy"],
+               "ii_cycles": rep["ii_cycles"], "latency_cycles": rep["latency_cycles"],
+               "fps": fclk * 1e6 / rep["ii_cycles"], "latency_us": rep["latency_cycles"] / fclk,
+               "lut": est["total"]["lut"], "ff": est["total"]["ff"], "bram36": est["total"]["bram36"],
+               "dsp": est["total"]["dsp"], "lut_util": est["util"]["lut"], "bram_util": est["util"]["bram36"],
+               "estimated_ii_cycles": est["ii_cycles"], "resource_source": "estimate",
+               "fifo_entries": sum(e.depth for e in st.edges)}
+    (rep_dir / "verify.json").write_text(json.dumps(rep, indent=1) + "\n")
+    (rep_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary

@@ -7,6 +7,7 @@ rtl_tests/test_accelerator.py."""
 from __future__ import annotations
 
 import copy
+import json
 import subprocess
 from pathlib import Path
 
@@ -166,3 +167,45 @@ def test_stitch_errors(tmp_path):
         xs.edges_of(plain)
     with pytest.raises(xs.StitchError, match="not an HDL identifier"):
         xs.stitch(m, tmp_path, PART, top="bad-name")
+
+
+# ---------------------------------------------------------------- CLI: build -> verify on a trained tiny run
+def _cli(*args):
+    from xnorvit.flows.sim import REPO_ROOT
+
+    return subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "xnorvit"), *map(str, args)], capture_output=True,
+                          text=True)
+
+
+@pytest.fixture(scope="module")
+def exported_tiny(tiny_run, tmp_path_factory):
+    import shutil
+
+    from xnorvit.model.export import export_run
+
+    run = tmp_path_factory.mktemp("runs") / "tiny"
+    shutil.copytree(tiny_run, run)
+    export_run(run, images=4)
+    return run
+
+
+@pytest.mark.slow  # ~5 min on 2 cores: trains, compiles and builds two Verilator models in a fresh dir
+def test_build_and_verify_cli(exported_tiny, tmp_path):
+    out = tmp_path / "build"
+    p = _cli("build", exported_tiny, "--out", out, "--target-fps", 100000, "--images", 20)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert {"hw.onnx", "fifo.json", "rtl", "estimates.json"} <= {f.name for f in out.iterdir()}
+    assert not list(tmp_path.glob("build.partial-*"))
+    st = xs.load_stitched(out / "rtl")
+    assert st.top_file.is_file() and str(out.resolve()) in st.top_file.read_text()
+    p = _cli("verify", out, "--images", 4)
+    assert p.returncode == 0, p.stderr[-3000:]
+    s = json.loads((out / "report" / "summary.json").read_text())
+    for key in xv.SUMMARY_KEYS:
+        assert key in s, key
+    assert s["images_verified"] == s["images_bit_exact"] == 4 and s["ii_cycles"] >= s["estimated_ii_cycles"]
+    # an existing build is kept without --force
+    p = _cli("build", exported_tiny, "--out", out, "--images", 0)
+    assert p.returncode == 2 and "exists; pass --force" in p.stderr
+    p = _cli("verify", tmp_path / "nope")
+    assert p.returncode == 2 and "xnorvit build" in p.stderr
