@@ -13,9 +13,15 @@ the MVAU kernels' models are here, fitted to the Yosys xc7 synthesis of
              when it has more than 128 words (RAM_STYLE auto), else 0
 
 (least squares over the 10 synthesized configurations: 64x64 and 64x128,
-PE=SIMD in 1..16, N_THRESH=1; ``lane_cost`` is 1 for XNOR lanes and
-``IN_W * max(W_W, 1) / 2`` for integer lanes — a structural scaling, not fitted;
-the comparator term is structural too).
+PE=SIMD in 1..16, N_THRESH=1; ``lane_cost`` is 1 for XNOR lanes, ``IN_W``
+for bipolar-weight integer lanes and ``0.6 * (IN_W + W_W)`` for multiplier
+lanes whose products go to DSP48s (one DSP per lane, :func:`mvau_dsps`), or
+``0.66 * IN_W * (W_W + 2)`` for shift-add multipliers in LUTs (``USE_DSP=0``);
+``0.85 * (IN_W + W_W)`` with two products per DSP (``dspPack``); the 0.6,
+0.66 and 0.85 match single Yosys runs of mvau_int MW=16 MH=8 PE=2 SIMD=4
+IN_W=4 W_W=8: 210 LUT + 8 DSP with DSPs, 597 LUT + 0 DSP without, 272 LUT +
+4 DSP packed;
+the integer scalings and the comparator term are structural, not fitted).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import math
 from xnorvit.flows import finn_env
 from xnorvit.flows.boards import Board
 
-__all__ = ["LUT_FIT", "FF_FIT", "mvau_luts", "mvau_ffs", "mvau_bram18", "rom_bram18", "layer_estimates",
+__all__ = ["LUT_FIT", "FF_FIT", "mvau_luts", "mvau_ffs", "mvau_dsps", "mvau_bram18", "rom_bram18", "layer_estimates",
            "estimate", "RESOURCES"]
 
 #: (constant, per PE*SIMD lane, per 64 ROM bits in LUTs) of the mvau_xnor LUT fit
@@ -53,8 +59,27 @@ def _mvau_geometry(op):
     else:
         from qonnx.core.datatype import DataType
 
-        lane = DataType[op.get_nodeattr("inputDataType")].bitwidth() * max(w_bits, 1) / 2
+        in_bits = DataType[op.get_nodeattr("inputDataType")].bitwidth()
+        if w_bits == 1:
+            lane = float(in_bits)  # add/subtract
+        elif op.dsp_pack():
+            lane = 0.85 * (in_bits + w_bits)  # + field split and borrow per product
+        elif op.use_dsp():
+            lane = 0.6 * (in_bits + w_bits)  # products on DSP48s, adder tree in LUTs
+        else:
+            lane = 0.66 * in_bits * (w_bits + 2)  # shift-add partial products in LUTs
     return mw, mh, pe, simd, w_bits, words, lane
+
+
+def mvau_dsps(op) -> int:
+    """DSP48 estimate: one per PE*SIMD lane of an integer MVAU with multi-bit
+    weights (Yosys maps each ``x * w`` to a DSP48E1: 8 DSPs measured for
+    PE=2, SIMD=4, IN_W=4, W_W=8), half that with ``dspPack``, none for XNOR,
+    bipolar-weight or LUT (``resType=lut``) lanes."""
+    if op.kernel == "mvau_xnor" or not op.use_dsp():
+        return 0
+    lanes = op.get_nodeattr("PE") * op.get_nodeattr("SIMD")
+    return lanes // 2 if op.dsp_pack() else lanes
 
 
 def _rom_in_luts(op, words: int) -> bool:

@@ -68,8 +68,8 @@ def _dims(node, inst) -> dict[str, int]:
 
 
 #: folding attributes written to the JSON (when the node has them)
-FOLDING_ATTRS = ("PE", "SIMD", "PAR_T", "PAR_D", "parallel_window", "ram_style", "depth_trigger_bram",
-                 "depth_trigger_uram")
+FOLDING_ATTRS = ("PE", "SIMD", "PAR_T", "PAR_D", "parallel_window", "ram_style", "resType", "dspPack",
+                 "depth_trigger_bram", "depth_trigger_uram")
 
 
 def _candidates(node, inst):
@@ -83,7 +83,11 @@ def _candidates(node, inst):
             if cand["SIMD"] == dims["SIMD"]:
                 combos.append(dict(cand, parallel_window=1))
         elif node.op_type.startswith("MVAU"):
-            combos += [dict(cand, ram_style=s) for s in ("auto", "block")]
+            mv = [dict(cand, ram_style=s) for s in ("auto", "block")]
+            if node.op_type == "MVAU_int_rtl" and inst.weight_bits() > 1:
+                mv = ([dict(c, resType="lut", dspPack=0) for c in mv] + [dict(c, resType="dsp", dspPack=0) for c in mv]
+                      + [dict(c, resType="dsp", dspPack=1) for c in mv if c["PE"] % 2 == 0])
+            combos += mv
         elif node.op_type.startswith("Thresholding"):
             combos += [dict(cand, **_THRESHOLD_MEMORY[s]) for s in _THRESHOLD_MEMORY]
         else:
@@ -92,18 +96,71 @@ def _candidates(node, inst):
 
 
 #: Thresholding_rtl memory options: finn-plus's default (LUTRAM where it
-#: fits) or block RAM for every stage (URAM trigger out of reach: xc7 has none)
-_THRESHOLD_MEMORY = {"auto": {"depth_trigger_bram": 0, "depth_trigger_uram": 0},
-                     "block": {"depth_trigger_bram": 1, "depth_trigger_uram": 1 << 30}}
+#: fits) or block RAM for the binary-search stages of at least d entries
+#: (URAM trigger out of reach: xc7 has none)
+_THRESHOLD_MEMORY = {"auto": {"depth_trigger_bram": 0, "depth_trigger_uram": 0}}
+_THRESHOLD_MEMORY.update({f"block>={d}": {"depth_trigger_bram": d, "depth_trigger_uram": 1 << 30}
+                          for d in (1, 256, 1024, 4096)})
 
 
-def _cost(inst, part: str, board: Board | None) -> float:
-    """Fraction of the board (LUT + BRAM36 + DSP) a node's estimate takes."""
+_RES = ("lut", "bram36", "dsp")
+
+
+def _resources(inst, part: str) -> tuple[float, float, float]:
+    """(LUT, BRAM36, DSP) estimate of a node at its current attributes."""
+    return (float(inst.lut_estimation(part)), inst.bram_estimation(part) / 2, float(inst.dsp_estimation(part)))
+
+
+def _board_or_default(board: Board | None) -> Board:
     from xnorvit.flows.boards import get_board
 
-    b = board or get_board("pynq-z2")
-    return (inst.lut_estimation(part) / b.lut + inst.bram_estimation(part) / 2 / b.bram36
-            + inst.dsp_estimation(part) / max(b.dsp, 1))
+    return board or get_board("pynq-z2")
+
+
+def _cost(res: tuple[float, float, float], board: Board) -> float:
+    """Fraction of the board (LUT + BRAM36 + DSP) a node's estimate takes."""
+    return sum(r / max(board.capacity(k), 1) for r, k in zip(res, _RES))
+
+
+def _limits(max_util: float) -> dict[str, float]:
+    """Usable fraction per resource: ``max_util`` of the LUTs and BRAM (room
+    for routing and the shell), every DSP slice (hard blocks, no routing
+    pressure of their own)."""
+    return {"lut": max_util, "bram36": max_util, "dsp": 1.0}
+
+
+def _rebalance(chosen: list, options: list, board: Board, max_util: float = MAX_UTIL) -> None:
+    """Greedy: switch nodes between their implementation options (memory
+    style, DSP or LUT multipliers, other parallelism) while that lowers
+    sum((use/limit)^16) over LUT/BRAM36/DSP (a smooth maximum of the
+    utilizations relative to their limits, :func:`_limits`). ``chosen[i]`` is an index into
+    ``options[i]``, a list of ``(resources, attributes)``; changed in place."""
+    lim = _limits(max_util)
+    cap = [max(board.capacity(k), 1) * lim[k] for k in _RES]
+    tot = [sum(options[i][chosen[i]][0][r] for i in range(len(options))) for r in range(3)]
+
+    def score(t):
+        # a smooth maximum: lowers the largest utilization, and can trade
+        # between two resources that are both near it
+        return sum((t[r] / cap[r]) ** 16 for r in range(3))
+
+    for _ in range(20 * len(options) + 10):
+        best = (score(tot), None, None)
+        for i, opts in enumerate(options):
+            cur = opts[chosen[i]][0]
+            for j, (res, _) in enumerate(opts):
+                if j == chosen[i]:
+                    continue
+                t = [tot[r] - cur[r] + res[r] for r in range(3)]
+                sc = score(t)
+                if sc < best[0] * (1 - 1e-9):
+                    best = (sc, i, j)
+        if best[1] is None:
+            return
+        i, j = best[1], best[2]
+        cur, new = options[i][chosen[i]][0], options[i][j][0]
+        tot = [tot[r] - cur[r] + new[r] for r in range(3)]
+        chosen[i] = j
 
 
 def _parallelism(c: dict) -> int:
@@ -123,10 +180,18 @@ def fold(model, target_fps: float, fclk_mhz: float = 100.0, board: Board | None 
          max_util: float = MAX_UTIL):
     """Fold every layer for ``target_fps`` at ``fclk_mhz``; returns a new model.
 
-    Each node gets the least parallelism (then the least estimated share of
-    the board, over memory options: MVAU weights in LUT-ROM or block RAM,
-    threshold memories in LUTRAM or block RAM) whose
-    ``get_exp_cycles()`` is at most ``II = floor(fclk_mhz * 1e6 / target_fps)``.
+    Every folding option of a node (PE/SIMD or PAR_T/PAR_D divisors, and the
+    implementation options: MVAU weights in LUT-ROM or block RAM, integer
+    MVAU products on DSP48s, two per DSP or in LUTs, threshold memories in
+    LUTRAM or block RAM) whose ``get_exp_cycles()`` is at most
+    ``II = floor(fclk_mhz * 1e6 / target_fps)`` is a candidate; each node
+    starts at its cheapest candidate (least estimated share of the board, then
+    least parallelism), then nodes are switched greedily between candidates
+    while that lowers the largest utilization of LUT, BRAM36 and DSP relative
+    to their limits (``board``, or pynq-z2's resources when None). Unlike
+    FINN's ``SetFolding`` (least parallelism per layer) this trades
+    parallelism for memory: a wider fold can be cheaper where it moves a
+    weight ROM from a wasteful shallow block RAM into LUTs or back.
 
     Raises:
         FoldingError: a layer cannot reach the II even fully parallel (names it
@@ -143,7 +208,9 @@ def fold(model, target_fps: float, fclk_mhz: float = 100.0, board: Board | None 
         raise FoldingError(f"target fps and fclk must be positive, got {target_fps} fps at {fclk_mhz} MHz")
     m = ModelWrapper(copy.deepcopy(model.model))
     ii = int(fclk_mhz * 1e6 // target_fps)
-    part = board.part if board else "xc7z020clg400-1"
+    b = _board_or_default(board)
+    part = b.part
+    insts, options, chosen = [], [], []
     for node in m.graph.node:
         inst = getCustomOp(node)
         cands = _candidates(node, inst)
@@ -152,13 +219,20 @@ def fold(model, target_fps: float, fclk_mhz: float = 100.0, board: Board | None 
         scored = []
         for c in cands:
             _set(inst, c)
-            scored.append((_parallelism(c), _cost(inst, part, board), int(inst.get_exp_cycles()), c))
-        ok = [s for s in scored if s[2] <= ii]
+            res = _resources(inst, part)
+            scored.append((_parallelism(c), _cost(res, b), int(inst.get_exp_cycles()), c, res))
+        ok = [sc for sc in scored if sc[2] <= ii]
         if not ok:
-            best = min(scored, key=lambda s: s[2])
+            best = min(scored, key=lambda sc: sc[2])
             raise FoldingError(f"{node.name} ({node.op_type}) needs at least {best[2]} cycles per frame fully "
                                f"parallel, above the II of {ii} cycles for {target_fps:g} fps at {fclk_mhz:g} MHz")
-        _set(inst, min(ok, key=lambda s: (s[0], s[1]))[3])
+        ok.sort(key=lambda sc: (sc[1], sc[0]))
+        insts.append(inst)
+        options.append([(sc[4], sc[3]) for sc in ok])
+        chosen.append(0)
+    _rebalance(chosen, options, b, max_util)
+    for inst, opts, k in zip(insts, options, chosen):
+        _set(inst, opts[k][1])
     if board is not None:
         check_resources(m, board, fclk_mhz, max_util)
     return m
@@ -166,23 +240,25 @@ def fold(model, target_fps: float, fclk_mhz: float = 100.0, board: Board | None 
 
 def check_resources(model, board: Board, fclk_mhz: float = 100.0, max_util: float = MAX_UTIL) -> dict:
     """Estimate ``model`` (:func:`xnorvit.flows.estimates.estimate`) and check
-    LUT and BRAM36 use against ``max_util`` of ``board``.
+    LUT and BRAM36 use against ``max_util`` of ``board`` and DSP use against
+    all of its DSP slices.
 
     Returns:
         the estimate.
 
     Raises:
-        FoldingError: naming the binding resource (the most used of LUT/BRAM).
+        FoldingError: naming the binding resource (the most used of LUT/BRAM36/DSP).
     """
     from xnorvit.flows.estimates import estimate
 
     est = estimate(model, board, fclk_mhz)
-    worst = max(("lut", "bram36"), key=lambda r: est["util"][r])
-    if est["util"][worst] > max_util:
-        label = {"lut": "LUT", "bram36": "BRAM36"}[worst]
+    limits = _limits(max_util)
+    worst = max(_RES, key=lambda r: est["util"][r] / limits[r])
+    if est["util"][worst] > limits[worst]:
+        label = {"lut": "LUT", "bram36": "BRAM36", "dsp": "DSP"}[worst]
         raise FoldingError(f"binding resource {label}: the folding needs {est['total'][worst]:g} {label} "
                            f"({100 * est['util'][worst]:.0f}% of {board.name}'s {board.capacity(worst)}), above the "
-                           f"{100 * max_util:.0f}% limit; lower --target-fps or choose a larger board")
+                           f"{100 * limits[worst]:.0f}% limit; lower --target-fps or choose a larger board")
     return est
 
 

@@ -160,13 +160,27 @@ class _MVAUKernel(MVAU, RTLBackend):
             raise ValueError(f"{name}: {e}") from None
         odt = _dt(self.get_nodeattr("outputDataType"))
         if self.get_nodeattr("noActivation"):
-            if odt.bitwidth() < self.acc_bits() - (0 if odt.signed() else 1):
+            if odt.bitwidth() < self.acc_bits() - (0 if odt.signed() else 1) and not self._acc_range_fits(model, odt):
                 raise ValueError(f"{name}: outputDataType {odt.name} cannot hold the {self.acc_bits()}-bit accumulator")
         elif self.count_bits(model) > odt.bitwidth():
             raise ValueError(f"{name}: {self.n_thresholds(model)} thresholds do not fit outputDataType {odt.name}")
 
     def kernel_parameters(self, model, weights_file: str, thresholds_file: str) -> dict:
         raise NotImplementedError
+
+    def _acc_range_fits(self, model, odt) -> bool:
+        """Whether every accumulator value the actual weights can produce fits
+        ``odt`` (FINN's weight-aware accumulator minimization gives such
+        types); the wrapper then keeps the accumulator's low bits, exact in
+        two's complement. Integer (non-XNOR) mode only."""
+        if self.get_nodeattr("binaryXnorMode"):
+            return False
+        w = np.asarray(model.get_initializer(self.onnx_node.input[1]), dtype=np.float64)
+        idt = _dt(self.get_nodeattr("inputDataType"))
+        lo_x, hi_x = idt.min(), idt.max()
+        lo = np.minimum(w * lo_x, w * hi_x).sum(axis=0)
+        hi = np.maximum(w * lo_x, w * hi_x).sum(axis=0)
+        return bool(lo.min() >= odt.min() and hi.max() <= odt.max())
 
     # -- code generation ---------------------------------------------------
     def _weights(self, model) -> np.ndarray:
@@ -298,7 +312,9 @@ endmodule
         return 0
 
     def dsp_estimation(self, fpgapart=None):
-        return 0
+        from xnorvit.flows.estimates import mvau_dsps
+
+        return mvau_dsps(self)
 
 
 class MVAU_xnor_rtl(_MVAUKernel):
@@ -354,6 +370,35 @@ class MVAU_int_rtl(_MVAUKernel):
             raise ValueError(f"{name}: MVAU_int_rtl needs integer inputs, got {idt.name}")
         super().check_kernel(model)
 
+    def use_dsp(self) -> bool:
+        """Multiplier lanes on DSP48s (FINN ``resType``: ``dsp``; ``auto`` for
+        activations wider than 4 bits) or as shift-add in LUTs (``lut``;
+        ``auto`` for activations of at most 4 bits). Bipolar weights never
+        multiply."""
+        if self.weight_bits() == 1:
+            return False
+        res = self.get_nodeattr("resType")
+        if res == "auto":
+            return _dt(self.get_nodeattr("inputDataType")).bitwidth() > 4
+        return res == "dsp"
+
+    def get_nodeattr_types(self):
+        attrs = super().get_nodeattr_types()
+        # two channels' products per DSP multiplier (rtl/mvau_core.sv DSP_PACK)
+        attrs["dspPack"] = ("i", False, 0, {0, 1})
+        return attrs
+
+    def can_pack(self) -> bool:
+        """DSP packing is possible: multiplier lanes, even PE, and
+        ``IN_W + 2*W_W + 3 <= 25`` (both products in one DSP48E1 A port)."""
+        in_bits = _dt(self.get_nodeattr("inputDataType")).bitwidth()
+        return (self.weight_bits() > 1 and self.get_nodeattr("PE") % 2 == 0
+                and in_bits + 2 * self.weight_bits() + 3 <= 25)
+
+    def dsp_pack(self) -> bool:
+        """Products of channel pairs share a DSP (``dspPack=1`` on DSP lanes where :meth:`can_pack`)."""
+        return bool(self.get_nodeattr("dspPack")) and self.use_dsp() and self.can_pack()
+
     def _weights(self, model) -> np.ndarray:
         w = super()._weights(model)
         if _dt(self.get_nodeattr("weightDataType")) == DataType["BIPOLAR"]:
@@ -366,5 +411,6 @@ class MVAU_int_rtl(_MVAUKernel):
         return {"MW": self.get_nodeattr("MW"), "MH": self.get_nodeattr("MH"), "PE": self.get_nodeattr("PE"),
                 "SIMD": self.get_nodeattr("SIMD"), "IN_W": idt.bitwidth(), "IN_SIGNED": int(idt.signed()),
                 "W_W": self.weight_bits(), "W_SIGNED": int(wdt.signed() and wdt != DataType["BIPOLAR"]),
+                "USE_DSP": int(self.use_dsp()), "DSP_PACK": int(self.dsp_pack()),
                 "N_THRESH": self.n_thresholds(model), "WEIGHTS_FILE": weights_file,
                 "THRESHOLDS_FILE": thresholds_file, "RAM_STYLE": self.ram_style()}
