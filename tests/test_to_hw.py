@@ -77,6 +77,63 @@ def test_every_node_is_a_dataflow_rtl_op(small):
     assert stages["specialized"].get_tensor_shape(stages["specialized"].graph.input[0].name) == [1, 8, 8, 1]
 
 
+def test_whole_graph_is_one_dataflow_partition(small):
+    """finn-plus's CreateDataflowPartition takes every node: nothing is left
+    outside the accelerator."""
+    from finn.transformation.fpgadataflow.create_dataflow_partition import CreateDataflowPartition
+
+    _, _, _, stages = small
+    parent = ModelWrapper(copy.deepcopy(stages["specialized"].model)).transform(CreateDataflowPartition())
+    assert [n.op_type for n in parent.graph.node] == ["StreamingDataflowPartition"]
+
+
+def _grid_model(h=3, w=2, k=5, c=4):
+    """in (1,h,w,k) -> MatMul -> (1,h,w,c) -> Transpose(0,3,1,2) -> Reshape(1,c,h*w) -> Transpose(0,2,1)."""
+    rng = np.random.default_rng(1)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, h, w, k])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, h * w, c])
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["a"]),
+             helper.make_node("Transpose", ["a"], ["b"], perm=[0, 3, 1, 2]),
+             helper.make_node("Reshape", ["b", "shape"], ["r"]),
+             helper.make_node("Transpose", ["r"], ["y"], perm=[0, 2, 1])]
+    m = ModelWrapper(qonnx_make_model(helper.make_graph(nodes, "g", [x], [y]), producer_name="t"))
+    m.set_initializer("W", rng.integers(-3, 4, (k, c)).astype(np.float32))
+    m.set_initializer("shape", np.array([1, c, h * w], dtype=np.int64))
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    return m.transform(InferShapes()), rng.integers(0, 8, (1, h, w, k)).astype(np.float32)
+
+
+def test_collapse_token_grid_moves_no_data():
+    import finn.core.onnx_exec as oxe
+
+    m, xv = _grid_model()
+    ref = oxe.execute_onnx(m, {"x": xv})["y"]
+    c = m.transform(to_hw.CollapseTokenGrid())
+    assert [n.op_type for n in c.graph.node] == ["Reshape", "MatMul"]
+    assert np.array_equal(oxe.execute_onnx(c, {"x": xv})["y"], ref)
+    # independent reference: tokens are the raster-order pixels of x @ W
+    assert np.array_equal(ref[0], (xv[0].reshape(-1, xv.shape[-1]) @ m.get_initializer("W")))
+
+
+def test_channels_last_input():
+    import finn.core.onnx_exec as oxe
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 3, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 3, 2])
+    m = ModelWrapper(qonnx_make_model(helper.make_graph([helper.make_node("Transpose", ["x"], ["t"], perm=[0, 2, 3, 1]),
+                                                         helper.make_node("Relu", ["t"], ["y"])], "g", [x], [y]), producer_name="t"))
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    m = m.transform(InferShapes())
+    xv = np.random.default_rng(0).integers(-4, 5, (1, 2, 3, 3)).astype(np.float32)
+    ref = oxe.execute_onnx(m, {"x": xv})["y"]
+    c = m.transform(to_hw.ChannelsLastInput())
+    assert [n.op_type for n in c.graph.node] == ["Relu"]
+    assert c.get_tensor_shape("x") == [1, 3, 3, 2] and c.get_metadata_prop("xnorvit_input_layout") == "NHWC"
+    assert np.array_equal(oxe.execute_onnx(c, {"x": xv.transpose(0, 2, 3, 1)})["y"], ref)
+
+
 def test_unsupported_node_is_named(small):
     _, _, streamlined, _ = small
     m = ModelWrapper(copy.deepcopy(streamlined.model))
@@ -369,3 +426,5 @@ def test_full_bivit_compiles_for_pynq_z2_bit_exact_on_200_mnist(tmp_path):
     assert est["util"]["lut"] <= 0.7 and est["util"]["bram36"] <= 0.7 and est["util"]["dsp"] <= 1.0, est["util"]
     r = check_hw_graph(folded, model, d.x_test[:200], d.y_test[:200])
     assert r["images"] == r["bit_exact"] == 200, r
+    with pytest.raises(xf.FoldingError, match="binding resource (LUT|BRAM36|DSP)"):
+        xf.fold(stages["specialized"], 40000, 100.0, board)
