@@ -110,16 +110,26 @@ def export(
     )
 
 
+# options shared by `compile` and `build`
+_RUN = typer.Argument(..., help="a trained and exported run directory (model.pt, model.onnx)")
+_OUT = typer.Option(..., help="output directory, e.g. build/NAME")
+_BOARD = typer.Option("pynq-z2", help="pynq-z1, pynq-z2, ultra96-v2, kv260 or zcu104")
+_TARGET_FPS = typer.Option(20000, help="frames per second the folding must reach")
+_FCLK = typer.Option(100.0, help="clock frequency in MHz")
+_FOLDING = typer.Option(None, help="FINN folding JSON to apply instead of --target-fps")
+_FORCE = typer.Option(False, "--force", help="overwrite an existing output directory")
+
+
 @app.command("compile")
 def compile_cmd(
-    run: Path = typer.Argument(..., help="a trained and exported run directory (model.pt, model.onnx)"),
-    out: Path = typer.Option(..., help="output directory, e.g. build/NAME"),
-    board: str = typer.Option("pynq-z2", help="pynq-z1, pynq-z2, ultra96-v2, kv260 or zcu104"),
-    target_fps: float = typer.Option(20000, help="frames per second the folding must reach"),
-    fclk_mhz: float = typer.Option(100.0, help="clock frequency in MHz"),
-    folding: Optional[Path] = typer.Option(None, help="FINN folding JSON to apply instead of --target-fps"),
+    run: Path = _RUN,
+    out: Path = _OUT,
+    board: str = _BOARD,
+    target_fps: float = _TARGET_FPS,
+    fclk_mhz: float = _FCLK,
+    folding: Optional[Path] = _FOLDING,
     images: int = typer.Option(200, help="real held-out test images checked bit-exact against PyTorch (0: none)"),
-    force: bool = typer.Option(False, "--force", help="overwrite an existing output directory"),
+    force: bool = _FORCE,
 ) -> None:
     """Compile RUN/model.onnx into a folded FINN hardware graph of RTL ops:
     OUT/{hw.onnx, folding.json, estimates.json, estimates.md, check.json}."""
@@ -141,6 +151,59 @@ def compile_cmd(
     typer.echo(f"compiled {run} for {s['board']} -> {out}: II {s['ii_cycles']} cycles, {s['fps']:.0f} frames/s at "
                f"{s['fclk_mhz']:g} MHz, LUT {100 * s['util']['lut']:.1f}%, BRAM36 {100 * s['util']['bram36']:.1f}%"
                + (f"; {c['bit_exact']}/{c['images']} real test images bit-exact" if c else ""))
+
+
+@app.command("build")
+def build_cmd(
+    run: Path = _RUN,
+    out: Path = _OUT,
+    board: str = _BOARD,
+    target_fps: float = _TARGET_FPS,
+    fclk_mhz: float = _FCLK,
+    folding: Optional[Path] = _FOLDING,
+    images: int = typer.Option(200, help="real test images the compiled graph is checked on (0: none)"),
+    force: bool = _FORCE,
+) -> None:
+    """Compile, stitch the accelerator RTL (OUT/rtl/xnorvit_accel.sv + filelist.f)
+    and size its FIFOs by simulation (OUT/fifo.json)."""
+    from xnorvit.flows.build import CompileError, OutputExistsError
+    from xnorvit.flows.folding import FoldingError
+    from xnorvit.flows.sim import SimulationError
+    from xnorvit.flows.stitch import StitchError
+    from xnorvit.flows.transforms import UnsupportedNodeError
+    from xnorvit.flows.verify import build_run
+
+    try:
+        s = build_run(run, out, board, target_fps, fclk_mhz, folding, images, force, log=typer.echo)
+    except (OutputExistsError, FileNotFoundError, FoldingError, UnsupportedNodeError) as exc:
+        _fail(str(exc))
+    except (CompileError, StitchError, SimulationError) as exc:
+        _fail(str(exc), code=1)
+    typer.echo(f"built {out}: FIFOs sized, II {s['ii_cycles_large_fifos']} cycles in simulation")
+
+
+@app.command("verify")
+def verify_cmd(
+    build: Path = typer.Argument(..., help="a build directory (xnorvit build)"),
+    images: int = typer.Option(100, help="real test images simulated"),
+) -> None:
+    """Simulate real test images through the stitched RTL (cocotb + Verilator, random
+    idle/backpressure); every output must equal PyTorch bit for bit. Writes
+    BUILD/report/summary.json; exits 1 naming the first diverging layer on a mismatch."""
+    from xnorvit.flows.sim import SimulationError
+    from xnorvit.flows.verify import VerificationError, verify_build
+
+    if images < 1:
+        _fail("--images must be >= 1")
+    try:
+        s = verify_build(build, images, log=typer.echo)
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    except (VerificationError, SimulationError) as exc:
+        _fail(str(exc), code=1)
+    typer.echo(f"verified {build}: {s['images_bit_exact']}/{s['images_verified']} images bit-exact, accuracy "
+               f"{100 * s['hw_accuracy']:.1f}%, II {s['ii_cycles']} cycles ({s['fps']:.0f} frames/s at "
+               f"{s['fclk_mhz']:g} MHz), latency {s['latency_cycles']} cycles")
 
 
 @app.command()

@@ -370,6 +370,15 @@ def specialize(model, fpgapart: str):
     m = m.transform(SpecializeLayers(fpgapart))
     # FINN's RTL ops execute their python reference under exec_mode "cppsim"
     m = m.transform(SetExecMode("cppsim"))
+    # finn-plus leaves Thresholding's threshold type at its input's narrowest
+    # guess (a BINARY type for a signed INT4 input: threshold 1 would read back
+    # as -1 in the RTL memory); its own minimize_weight_bit_width sets the
+    # type from the threshold values (also what the estimates use)
+    from qonnx.custom_op.registry import getCustomOp
+
+    for node in m.graph.node:
+        if node.op_type == "Thresholding_rtl":
+            getCustomOp(node).minimize_weight_bit_width(m)
     from finn.util.fpgadataflow import is_rtl_node
 
     from xnorvit.flows.transforms import UnsupportedNodeError
