@@ -9,6 +9,7 @@ verification); no traceback.
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -110,6 +111,27 @@ def export(
     )
 
 
+@contextmanager
+def _flow_errors():
+    """One-line errors of compile/build/verify: bad input exits 2, a build or
+    verification that does not reproduce PyTorch exits 1."""
+    from xnorvit.flows.build import CompileError, OutputExistsError
+    from xnorvit.flows.folding import FoldingError
+    from xnorvit.flows.sim import SimulationError
+    from xnorvit.flows.stitch import StitchError
+    from xnorvit.flows.transforms import UnsupportedNodeError
+    from xnorvit.flows.verify import VerificationError
+
+    try:
+        yield
+    except (OutputExistsError, FileNotFoundError, FoldingError, UnsupportedNodeError) as exc:
+        _fail(str(exc))
+    except KeyError as exc:
+        _fail(str(exc.args[0]))
+    except (CompileError, StitchError, SimulationError, VerificationError) as exc:
+        _fail(str(exc), code=1)
+
+
 # options shared by `compile` and `build`
 _RUN = typer.Argument(..., help="a trained and exported run directory (model.pt, model.onnx)")
 _OUT = typer.Option(..., help="output directory, e.g. build/NAME")
@@ -133,20 +155,12 @@ def compile_cmd(
 ) -> None:
     """Compile RUN/model.onnx into a folded FINN hardware graph of RTL ops:
     OUT/{hw.onnx, folding.json, estimates.json, estimates.md, check.json}."""
-    from xnorvit.flows.build import CompileError, OutputExistsError, compile_run
-    from xnorvit.flows.folding import FoldingError
-    from xnorvit.flows.transforms import UnsupportedNodeError
+    from xnorvit.flows.build import compile_run
 
     if images < 0:
         _fail("--images must be >= 0")
-    try:
+    with _flow_errors():
         s = compile_run(run, out, board, target_fps, fclk_mhz, images, folding, force, log=typer.echo)
-    except (OutputExistsError, FileNotFoundError, FoldingError, UnsupportedNodeError) as exc:
-        _fail(str(exc))
-    except KeyError as exc:
-        _fail(str(exc.args[0]))
-    except CompileError as exc:
-        _fail(str(exc), code=1)
     c = s["check"]
     typer.echo(f"compiled {run} for {s['board']} -> {out}: II {s['ii_cycles']} cycles, {s['fps']:.0f} frames/s at "
                f"{s['fclk_mhz']:g} MHz, LUT {100 * s['util']['lut']:.1f}%, BRAM36 {100 * s['util']['bram36']:.1f}%"
@@ -166,19 +180,12 @@ def build_cmd(
 ) -> None:
     """Compile, stitch the accelerator RTL (OUT/rtl/xnorvit_accel.sv + filelist.f)
     and size its FIFOs by simulation (OUT/fifo.json)."""
-    from xnorvit.flows.build import CompileError, OutputExistsError
-    from xnorvit.flows.folding import FoldingError
-    from xnorvit.flows.sim import SimulationError
-    from xnorvit.flows.stitch import StitchError
-    from xnorvit.flows.transforms import UnsupportedNodeError
     from xnorvit.flows.verify import build_run
 
-    try:
+    if images < 0:
+        _fail("--images must be >= 0")
+    with _flow_errors():
         s = build_run(run, out, board, target_fps, fclk_mhz, folding, images, force, log=typer.echo)
-    except (OutputExistsError, FileNotFoundError, FoldingError, UnsupportedNodeError) as exc:
-        _fail(str(exc))
-    except (CompileError, StitchError, SimulationError) as exc:
-        _fail(str(exc), code=1)
     typer.echo(f"built {out}: FIFOs sized, II {s['ii_cycles_large_fifos']} cycles in simulation")
 
 
@@ -190,17 +197,12 @@ def verify_cmd(
     """Simulate real test images through the stitched RTL (cocotb + Verilator, random
     idle/backpressure); every output must equal PyTorch bit for bit. Writes
     BUILD/report/summary.json; exits 1 naming the first diverging layer on a mismatch."""
-    from xnorvit.flows.sim import SimulationError
-    from xnorvit.flows.verify import VerificationError, verify_build
+    from xnorvit.flows.verify import verify_build
 
     if images < 1:
         _fail("--images must be >= 1")
-    try:
+    with _flow_errors():
         s = verify_build(build, images, log=typer.echo)
-    except FileNotFoundError as exc:
-        _fail(str(exc))
-    except (VerificationError, SimulationError) as exc:
-        _fail(str(exc), code=1)
     typer.echo(f"verified {build}: {s['images_bit_exact']}/{s['images_verified']} images bit-exact, accuracy "
                f"{100 * s['hw_accuracy']:.1f}%, II {s['ii_cycles']} cycles ({s['fps']:.0f} frames/s at "
                f"{s['fclk_mhz']:g} MHz), latency {s['latency_cycles']} cycles")

@@ -19,16 +19,14 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
 from xnorvit.flows import stitch as xs
 from xnorvit.flows import verify as xv
 from xnorvit.flows.sim import DEFAULT_CACHE, REPO_ROOT
 
 PART = "xc7z020clg400-1"
-SMALL = dict(img_size=8, patch=2, dim=16, depth=1, heads=2, stem_channels=4)
+from calibrated import SMALL
 OUT = Path(DEFAULT_CACHE) / "accelerator"
 
 
@@ -38,18 +36,11 @@ def _tiny_digits():
     from xnorvit.flows import folding as xf
     from xnorvit.flows import to_hw
     from xnorvit.flows.boards import get_board
-    from xnorvit.model.data import load_dataset, to_float
-    from xnorvit.model.export import export_qonnx_model
-    from xnorvit.model.zoo import build_model
+    from calibrated import calibrated_bivit
 
-    torch.manual_seed(0)
-    d = load_dataset("digits")
-    model = build_model("bivit-t", binary=True, **SMALL)
-    model.train()
-    with torch.no_grad():
-        for i in range(4):
-            model(to_float(d.x_train[i * 64 : (i + 1) * 64]))
-    model.eval()
+    from xnorvit.model.export import export_qonnx_model
+
+    model, d = calibrated_bivit("digits", **SMALL)
     out = OUT / "digits"
     out.mkdir(parents=True, exist_ok=True)
     export_qonnx_model(model, out / "model.onnx")

@@ -6,7 +6,6 @@ import copy
 import numpy as np
 
 import pytest
-import torch
 from onnx import helper
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
@@ -15,24 +14,13 @@ from qonnx.custom_op.registry import getCustomOp
 from xnorvit.flows import compile as xc
 from xnorvit.flows.transforms import ExactThresholdError, ExactThresholds, UnsupportedNodeError, check_integer_graph
 from xnorvit.flows.transforms.attention import AttentionPatternError, ConvertBinaryAttention
-from xnorvit.model.data import load_dataset, to_float
 from xnorvit.model.export import export_qonnx_model
-from xnorvit.model.zoo import build_model
 
-SMALL = dict(img_size=8, patch=2, dim=16, depth=1, heads=2, stem_channels=4)
+from calibrated import SMALL, calibrated_bivit
 
 
 def _calibrated(dataset, **hp):
-    """A bivit-t with BN/quantizer statistics from real training images (no training)."""
-    torch.manual_seed(0)
-    d = load_dataset(dataset)
-    model = build_model("bivit-t", binary=True, **hp)
-    model.train()
-    with torch.no_grad():
-        for i in range(4):
-            model(to_float(d.x_train[i * 64 : (i + 1) * 64]))
-    model.eval()
-    return model, d
+    return calibrated_bivit(dataset, **hp)
 
 
 def _copy(m):

@@ -8,11 +8,9 @@ generated RTL wrappers."""
 from __future__ import annotations
 
 import copy
-import itertools
 
 import numpy as np
 import pytest
-import torch
 from onnx import TensorProto, helper
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
@@ -35,7 +33,7 @@ from xnorvit.flows.transforms.hw import (
 finn_env.setup()
 import finn.core.onnx_exec as oxe  # noqa: E402
 
-SMALL = dict(img_size=8, patch=2, dim=16, depth=1, heads=2, stem_channels=4)
+from calibrated import SMALL  # noqa: E402
 PART = "xc7z020clg400-1"
 
 
@@ -335,18 +333,11 @@ def test_infer_binary_attention_rejects_non_binary_inputs():
 # ---------------------------------------------------------------- streamlined graph of a calibrated model
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
-    from xnorvit.model.data import load_dataset, to_float
-    from xnorvit.model.export import export_qonnx_model
-    from xnorvit.model.zoo import build_model
+    from calibrated import calibrated_bivit
 
-    torch.manual_seed(0)
-    d = load_dataset("digits")
-    model = build_model("bivit-t", binary=True, **SMALL)
-    model.train()
-    with torch.no_grad():
-        for i in range(4):
-            model(to_float(d.x_train[i * 64:(i + 1) * 64]))
-    model.eval()
+    from xnorvit.model.export import export_qonnx_model
+
+    model, d = calibrated_bivit("digits", **SMALL)
     path = tmp_path_factory.mktemp("hw") / "small.onnx"
     export_qonnx_model(model, path)
     return d, xc.streamline(path)

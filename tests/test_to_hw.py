@@ -10,7 +10,6 @@ import subprocess
 
 import numpy as np
 import pytest
-import torch
 from onnx import TensorProto, helper
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
@@ -25,24 +24,14 @@ from xnorvit.flows.estimates import FF_FIT, LUT_FIT, estimate, rom_bram18
 from xnorvit.flows.ops.mvau import mvau_reference
 from xnorvit.flows.sim import REPO_ROOT, verilator_executable
 from xnorvit.flows.transforms import UnsupportedNodeError
-from xnorvit.model.data import load_dataset, to_float
 from xnorvit.model.export import export_qonnx_model
-from xnorvit.model.zoo import build_model
 
-SMALL = dict(img_size=8, patch=2, dim=16, depth=1, heads=2, stem_channels=4)
+from calibrated import SMALL, calibrated_bivit
 PART = get_board("pynq-z2").part
 
 
 def _calibrated(dataset, **hp):
-    torch.manual_seed(0)
-    d = load_dataset(dataset)
-    model = build_model("bivit-t", binary=True, **hp)
-    model.train()
-    with torch.no_grad():
-        for i in range(4):
-            model(to_float(d.x_train[i * 64 : (i + 1) * 64]))
-    model.eval()
-    return model, d
+    return calibrated_bivit(dataset, **hp)
 
 
 @pytest.fixture(scope="module")
