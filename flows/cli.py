@@ -1,6 +1,6 @@
 """``xnorvit`` command line (typer).
 
-Commands: ``train``, ``export``, ``models``, ``compile``, ``synth``. Errors a user can cause (unknown
+Commands: ``train``, ``export``, ``models``, ``compile``, ``build``, ``verify``, ``report``, ``synth``. Errors a user can cause (unknown
 model or dataset, bad checkpoint, existing run directory, export mismatch)
 print one line ``error: ...`` and exit with status 2 (1 for a failed
 verification); no traceback.
@@ -206,6 +206,34 @@ def verify_cmd(
     typer.echo(f"verified {build}: {s['images_bit_exact']}/{s['images_verified']} images bit-exact, accuracy "
                f"{100 * s['hw_accuracy']:.1f}%, II {s['ii_cycles']} cycles ({s['fps']:.0f} frames/s at "
                f"{s['fclk_mhz']:g} MHz), latency {s['latency_cycles']} cycles")
+
+
+@app.command("report")
+def report_cmd(
+    build: Path = typer.Argument(..., help="a build directory (xnorvit build; xnorvit verify for measured figures)"),
+    synth: bool = typer.Option(False, "--synth", help="also synthesize the stitched design with Yosys (xc7; long for "
+                               "a full network) and report its LUT/FF/BRAM/DSP"),
+    synth_timeout: float = typer.Option(3600, help="seconds Yosys may run"),
+) -> None:
+    """Write BUILD/report/{summary.json, index.md} and plots (per-layer LUT and
+    cycles with the II line, board utilization) from the build's estimates,
+    verification and (with --synth, or from an earlier --synth) Yosys figures."""
+    from xnorvit.flows.reports import ReportError, write_report
+    from xnorvit.flows.synth import SynthesisError
+
+    try:
+        s = write_report(build, synth=synth, synth_timeout_s=synth_timeout, log=typer.echo)
+    except ReportError as exc:
+        _fail(str(exc))
+    except SynthesisError as exc:
+        _fail(str(exc).splitlines()[0], code=1)
+    acc = "n/a" if s["hw_accuracy"] is None else f"{100 * s['hw_accuracy']:.1f}%"
+    meas = (f"{s['images_bit_exact']}/{s['images_verified']} images bit-exact, accuracy {acc}, "
+            f"{s['fps']:,.0f} frames/s (II {s['ii_cycles']}), latency {s['latency_cycles']} cycles "
+            f"({s['latency_us']:.1f} us)" if s["ii_cycles"] else "not verified (xnorvit verify)")
+    typer.echo(f"report {build / 'report' / 'index.md'}: {s['board']} at {s['fclk_mhz']:g} MHz: {meas}; "
+               f"LUT {s['lut']:,} ({100 * s['lut_util']:.1f}%), BRAM36 {s['bram36']:g} ({100 * s['bram_util']:.1f}%), "
+               f"DSP {s['dsp']} ({s['resource_source']})")
 
 
 @app.command()

