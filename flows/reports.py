@@ -180,10 +180,28 @@ def synth_build(build: os.PathLike | str, timeout_s: float = 3600, log: Callable
     log = log or (lambda s: None)
     build = Path(build).resolve()
     meta = _read(build / "rtl" / "stitch.json", f"run `xnorvit build RUN --out {build}` first (stitched RTL)")
-    files = [f for f in meta["files"] if not f.endswith(".vlt")]
     top = meta["top"]
+    cache = build / "report" / "synth"
+    # yowasp mounts its own /tmp, so the memory files the generated HDL names by
+    # absolute path are named relative to the yosys work dir CACHE/<top>-<hash>/
+    # instead (staged copies of the files under BUILD; the rest as they are)
+    staged = cache / "staged"
+    if staged.exists():
+        import shutil
+
+        shutil.rmtree(staged)
+    staged.mkdir(parents=True)
+    files = []
+    for i, f in enumerate(x for x in meta["files"] if not x.endswith(".vlt")):
+        p = Path(f)
+        if p.resolve().is_relative_to(build):
+            dst = staged / f"{i:03d}" / p.name  # the file name is kept (synth.SOURCE_PATCHES go by it)
+            dst.parent.mkdir()
+            dst.write_text(p.read_text().replace(f'"{build}/', '"../../../'))
+            p = dst
+        files.append(p)
     log(f"yosys synth_xilinx -family xc7 of {top} ({len(files)} files); this can take a while")
-    r = synthesize(top, files, {}, part=_read(build / "compile.json", "")["part"], cache_dir=build / "report" / "synth",
+    r = synthesize(top, files, {}, part=_read(build / "compile.json", "")["part"], cache_dir=cache,
                    timeout_s=timeout_s, read_args="--allow-use-before-declare")
     seconds = r.get("seconds")  # yosys wall time of the run that made the (possibly cached) figures
     r = {k: v for k, v in r.items() if k != "cached"}

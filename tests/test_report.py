@@ -142,3 +142,20 @@ def test_report_errors(tmp_path):
     # --synth on a build without stitched RTL: a clear error before any synthesis
     b2 = make_build(tmp_path / "two")
     assert "stitch.json missing" in _one_line_error(xnorvit("report", b2, "--synth"))
+
+
+def test_yosys_synthesis_of_a_stitched_design(tmp_path):
+    """synth_build on a small stitched design (tests/test_stitch.py's residual
+    block), then the report takes its figures; a second call is cached."""
+    from test_stitch import PART, block_model
+
+    from xnorvit.flows import stitch as xs
+
+    b = make_build(tmp_path)
+    xs.stitch(block_model(), b / "rtl", PART, top="block_top")
+    r = xr.synth_build(b)
+    assert r["lut"] > 0 and r["ff"] > 0 and r["top"] == "block_top" and r["seconds"] > 0
+    assert json.loads((b / "report" / "synth.json").read_text())["lut"] == r["lut"]
+    assert xr.synth_build(b)["lut"] == r["lut"]
+    s = xr.write_report(b)
+    assert s["resource_source"] == "yosys" and s["lut"] == r["lut"] and s["bram36"] == r["bram36_equiv"]
