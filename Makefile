@@ -9,11 +9,15 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.xnorvit-installed
 RUN    ?= runs/demo
+BUILD  ?= build/demo
+BOARD  ?= pynq-z2
+FPS    ?= 20000
+IMAGES ?= 100
 PYTEST_ARGS ?=
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install demo test test-all clean-venv
+.PHONY: install demo demo-hw demo-report test test-all clean-venv
 
 install: $(STAMP)
 
@@ -34,9 +38,24 @@ $(STAMP): requirements/base.txt requirements/constraints.txt pyproject.toml
 		|| echo "warning: Icarus Verilog (Debian package iverilog) not installed; its tests will be skipped"
 	touch $@
 
+# The main job: train -> export -> build (compile, stitch, FIFO sizing) ->
+# verify (IMAGES real MNIST test images through the stitched RTL, bit-exact vs
+# PyTorch) -> report (BUILD/report/index.md, summary.json, plots; prints the
+# summary). demo-hw starts from an existing exported run, e.g.
+#   make demo-hw RUN=runs/main BUILD=build/main
+# and demo-report only rewrites and prints the report of a verified BUILD.
 demo: $(STAMP)
 	$(VENV)/bin/xnorvit train --model bivit-t --dataset mnist --out $(RUN) --force
 	$(VENV)/bin/xnorvit export $(RUN)
+	$(MAKE) --no-print-directory demo-hw
+
+demo-hw: $(STAMP)
+	$(VENV)/bin/xnorvit build $(RUN) --out $(BUILD) --board $(BOARD) --target-fps $(FPS) --force
+	$(VENV)/bin/xnorvit verify $(BUILD) --images $(IMAGES)
+	$(MAKE) --no-print-directory demo-report
+
+demo-report: $(STAMP)
+	$(VENV)/bin/xnorvit report $(BUILD)
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)

@@ -227,13 +227,10 @@ def report_cmd(
         _fail(str(exc))
     except SynthesisError as exc:
         _fail(str(exc).splitlines()[0], code=1)
-    acc = "n/a" if s["hw_accuracy"] is None else f"{100 * s['hw_accuracy']:.1f}%"
-    meas = (f"{s['images_bit_exact']}/{s['images_verified']} images bit-exact, accuracy {acc}, "
-            f"{s['fps']:,.0f} frames/s (II {s['ii_cycles']}), latency {s['latency_cycles']} cycles "
-            f"({s['latency_us']:.1f} us)" if s["ii_cycles"] else "not verified (xnorvit verify)")
-    typer.echo(f"report {build / 'report' / 'index.md'}: {s['board']} at {s['fclk_mhz']:g} MHz: {meas}; "
-               f"LUT {s['lut']:,} ({100 * s['lut_util']:.1f}%), BRAM36 {s['bram36']:g} ({100 * s['bram_util']:.1f}%), "
-               f"DSP {s['dsp']} ({s['resource_source']})")
+    from xnorvit.flows.reports import summary_lines
+
+    for line in summary_lines(build, s):
+        typer.echo(line)
 
 
 @app.command()

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["ReportError", "SUMMARY_SCHEMA", "SUMMARY_KEYS", "summarize", "write_summary", "synth_build",
-           "write_report"]
+           "write_report", "summary_lines"]
 
 
 class ReportError(RuntimeError):
@@ -310,6 +310,8 @@ def _markdown(d: dict, s: dict) -> str:
           f"({_pct(s['dsp_util'])}) |"]
     if s["fifo_entries"] is not None:
         L.append(f"| FIFOs (sized by simulation) | {len(fifo['depths'])} FIFOs, {s['fifo_entries']:,} entries |")
+    if fifo and fifo.get("build_seconds"):
+        L.append(f"| build time (compile, stitch, FIFO sizing) | {fifo['build_seconds']:.0f} s |")
     if comp.get("check"):
         c = comp["check"]
         L.append(f"| compiled graph vs PyTorch (FINN execution) | {c['bit_exact']}/{c['images']} bit-exact, accuracy "
@@ -393,5 +395,28 @@ def write_report(build: os.PathLike | str, synth: bool = False, synth_timeout_s:
     _util_plot(s, rep / "utilization.png")
     (rep / "index.md").write_text(_markdown(d, s))
     (rep / "summary.json").write_text(json.dumps(s, indent=1) + "\n")
-    log(f"wrote {rep / 'index.md'}, {rep / 'summary.json'} and 3 plots")
     return s
+
+
+def summary_lines(build: os.PathLike | str, s: dict) -> list[str]:
+    """A short human summary of a report (what ``xnorvit report`` and ``make demo`` print)."""
+    build = Path(build)
+    lines = [f"report {build / 'report' / 'index.md'} ({s['board']}, {s['fclk_mhz']:g} MHz)"]
+    try:
+        run = Path(json.loads((build / "compile.json").read_text())["run"])
+        m = json.loads((run / "metrics.json").read_text())
+        lines.append(f"  model       {m.get('model', '?')} ({run}): PyTorch accuracy {_pct(m.get('test_accuracy'))} on "
+                     f"{m.get('test_images', '?')} held-out {m.get('dataset', '')} test images")
+    except (OSError, KeyError, ValueError):
+        pass
+    if s["ii_cycles"]:
+        lines += [f"  verified    {s['images_bit_exact']}/{s['images_verified']} images bit-exact vs PyTorch, "
+                  f"accuracy of the RTL outputs {_pct(s['hw_accuracy'])}",
+                  f"  throughput  {s['fps']:,.0f} frames/s (II {s['ii_cycles']} cycles measured, "
+                  f"{s['estimated_ii_cycles']} estimated)",
+                  f"  latency     {s['latency_cycles']:,} cycles = {s['latency_us']:,.1f} us"]
+    else:
+        lines.append(f"  not verified ({s['images_bit_exact']}/{s['images_verified']} bit-exact): xnorvit verify {build}")
+    lines.append(f"  resources   LUT {s['lut']:,} ({_pct(s['lut_util'])}), BRAM36 {s['bram36']:g} ({_pct(s['bram_util'])}), "
+                 f"DSP {s['dsp']} ({_pct(s['dsp_util'])}), FF {s['ff']:,} ({_pct(s['ff_util'])}) [{s['resource_source']}]")
+    return lines

@@ -307,7 +307,10 @@ def build_run(run: os.PathLike | str, out: os.PathLike | str, board: str = "pynq
     from xnorvit.flows.build import commit_output, compile_run, prepare_output
     from xnorvit.model.data import load_dataset
 
+    import time
+
     log = log or (lambda s: None)
+    t0 = time.time()
     out = Path(out)
     tmp = prepare_output(out, force)
     try:
@@ -322,7 +325,7 @@ def build_run(run: os.PathLike | str, out: os.PathLike | str, board: str = "pynq
         _, _, dataset = _run_meta(tmp)
         frames, _, _, _ = stimulus(model, st, load_dataset(dataset).x_test[:4])
         sizing = size_fifos(model, st, frames, log=log)
-        sizing.update(part=part, top=top)
+        sizing.update(part=part, top=top, build_seconds=round(time.time() - t0, 1))
         (tmp / "fifo.json").write_text(json.dumps(sizing, indent=1) + "\n")
     except BaseException:
         import shutil

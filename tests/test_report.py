@@ -118,7 +118,7 @@ def test_report_cli(tmp_path):
     b = make_build(tmp_path)
     p = xnorvit("report", b)
     assert p.returncode == 0, p.stderr
-    assert "8/8 images bit-exact" in p.stdout and "LUT 2,440" in p.stdout
+    assert "8/8 images bit-exact" in p.stdout and "LUT 2,440 (4.6%)" in p.stdout and "frames/s" in p.stdout
     assert (b / "report" / "index.md").is_file()
 
 
