@@ -124,7 +124,12 @@ def markdown(r: dict) -> str:
          f"| `xnorvit build` (compile, stitch, FIFO sizing by simulation) | {secs('build')} |",
          f"| `xnorvit verify --images {m['images']}` (two whole-network simulations) | {secs('verify')} |",
          f"| Yosys synth_xilinx of the stitched design | {secs('synth')} |",
-         f"| `xnorvit report` | {secs('report')} |", "",
+         f"| `xnorvit report` | {secs('report')} |", ""]
+    src = m.get("wall_seconds_source", {})
+    L += [f"Wall time of {k}: {v}." for k, v in src.items() if v != "measured by this script" and w.get(k) is not None]
+    if m.get("note"):
+        L.append(f"Note: {m['note']}")
+    L += ["",
          "| measured in simulation | |", "|---|---|",
          f"| II | {me['ii_cycles']} cycles (estimate {me['estimated_ii_cycles']}, bottleneck {me['bottleneck']}) |",
          f"| frames/s at {m['fclk_mhz']:g} MHz | {me['fps']:,.0f} (estimate {me['estimated_fps']:,.0f}) |",
@@ -162,6 +167,7 @@ def main(argv=None) -> None:
     ap.add_argument("--build-seconds", type=float, help="with --skip-build: wall time of the earlier build "
                     "(default: OUT/fifo.json's build_seconds)")
     ap.add_argument("--skip-verify", action="store_true", help="reuse OUT's verification")
+    ap.add_argument("--note", help="free text recorded with the results (e.g. what else ran on the machine)")
     ap.add_argument("--results", type=Path, default=RESULTS / "flow.json")
     args = ap.parse_args(argv)
     out = args.out
@@ -169,20 +175,27 @@ def main(argv=None) -> None:
     old = json.loads(args.results.read_text()) if args.results.is_file() else {}
     same = old.get("meta", {}).get("out") == str(out)
     wall: dict = {"build": None, "verify": None, "synth": None, "report": None, "commands": []}
+    timed = {k: "measured by this script" for k in ("build", "verify", "report")}
+    timed["synth"] = "yosys run time recorded in OUT/report/synth.json (possibly an earlier, cached run)"
     log_path = args.results.with_suffix(".log")
     with open(log_path, "w") as log:
         build_args = ["build", str(args.run), "--out", str(out), "--board", args.board, "--target-fps",
                       f"{args.target_fps:g}", "--force"]
         if args.skip_build:
             fifo = json.loads((out / "fifo.json").read_text())
-            wall["build"] = args.build_seconds or fifo.get("build_seconds") or (
-                old.get("wall_seconds", {}).get("build") if same else None)
+            wall["build"], how = ((args.build_seconds, "given with --build-seconds (build run before this script)")
+                                  if args.build_seconds else
+                                  (fifo.get("build_seconds"), "OUT/fifo.json build_seconds") if fifo.get("build_seconds")
+                                  else (old.get("wall_seconds", {}).get("build") if same else None,
+                                        "earlier results file"))
+            timed["build"] = how
         else:
             wall["build"] = step("build", build_args, log)
         wall["commands"].append("xnorvit " + " ".join(build_args))
         verify_args = ["verify", str(out), "--images", str(args.images)]
         if args.skip_verify:
             wall["verify"] = old.get("wall_seconds", {}).get("verify") if same else None
+            timed["verify"] = "earlier results file"
         else:
             wall["verify"] = step("verify", verify_args, log)
         wall["commands"].append("xnorvit " + " ".join(verify_args))
@@ -196,7 +209,9 @@ def main(argv=None) -> None:
         wall["report"] = step("report", report_args, log)
         wall["commands"].append("xnorvit " + " ".join(report_args))
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "log": str(log_path.relative_to(REPO))
-            if log_path.is_relative_to(REPO) else str(log_path)}
+            if log_path.is_relative_to(REPO) else str(log_path), "wall_seconds_source": timed}
+    if args.note:
+        meta["note"] = args.note
     r = collect(out, wall, args, meta)
     args.results.write_text(json.dumps(r, indent=1) + "\n")
     args.results.with_suffix(".md").write_text(markdown(r))

@@ -293,7 +293,9 @@ def _markdown(d: dict, s: dict) -> str:
     ii_est = est["ii_cycles"]
     L = [f"# xnorvit build report: {d['build'].name}", "",
          f"Run `{comp.get('run')}` on **{s['board']}** ({s['part']}) at {s['fclk_mhz']:g} MHz, "
-         f"{s['layers']} hardware layers; target {comp.get('target_fps') or 'folding file'} frames/s.", "",
+         f"{s['layers']} hardware layers; "
+         + (f"folding from {comp['folding']}." if comp.get("folding") else f"target {comp.get('target_fps') or 0:,.0f} frames/s."),
+         "",
          "## Summary", "", "| | |", "|---|---|"]
     if ver:
         L += [f"| images verified (RTL vs PyTorch, bit-exact) | {s['images_bit_exact']}/{s['images_verified']} |",
