@@ -300,19 +300,21 @@ class ExactThresholds(Transformation):
             # input) may be sorted differently in the two graphs: then the
             # quantizer whose weights match is taken from the neighbours.
             order = [i] + [j for j in range(max(0, i - SIBLINGS), min(len(qs), i + SIBLINGS + 1)) if j != i]
+            first = None
             for j in order:
                 if j in used or list(ref.get_tensor_shape(qs[j].output[0])) != list(model.get_tensor_shape(mt.output[0])):
                     continue
                 try:
                     self._exact(model, mt, qs[j])
                 except ExactThresholdError as e:
-                    if "beyond a sign" in str(e):
-                        continue
-                    raise
+                    if j == i and "beyond a sign" not in str(e):
+                        raise
+                    first = first or e  # a neighbour that is not this node's source
+                    continue
                 used.add(j)
                 break
             else:
-                raise _err(mt, f"no reference quantizer near {q.name!r} has the weights of its MatMul")
+                raise first or _err(mt, f"no reference quantizer near {q.name!r} pairs with it")
         return (model, False)
 
     # -- the integer input -> QONNX source map ------------------------------------
