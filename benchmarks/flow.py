@@ -177,7 +177,7 @@ def main(argv=None) -> None:
     wall: dict = {"build": None, "verify": None, "synth": None, "report": None, "commands": []}
     timed = {k: "measured by this script" for k in ("build", "verify", "report")}
     timed["synth"] = "yosys run time recorded in OUT/report/synth.json (possibly an earlier, cached run)"
-    log_path = args.results.with_suffix(".log")
+    log_path = out.parent / f"{out.name}.flow.log"  # beside the build directory (never committed)
     with open(log_path, "w") as log:
         build_args = ["build", str(args.run), "--out", str(out), "--board", args.board, "--target-fps",
                       f"{args.target_fps:g}", "--force"]
