@@ -68,7 +68,8 @@ SUMMARY_SCHEMA: dict[str, str] = {
     "ff_util": "ff / the board's FFs",
     "dsp_util": "dsp / the board's DSP slices",
     "resource_source": "\"yosys\" (synth_xilinx -family xc7 of the stitched top) or \"estimate\"",
-    "estimate": "the estimates: {lut, ff, bram36, dsp, lut_util, bram_util, ff_util, dsp_util}",
+    "estimate": "the layers' estimates (without stitched FIFOs/width converters): {lut, ff, bram36, dsp, lut_util, "
+                "bram_util, ff_util, dsp_util}",
     "yosys": "the Yosys figures in the same form, or null",
     "estimated_fps": "frames/s at fclk_mhz from estimated_ii_cycles",
     "bottleneck": "slowest layer of the estimates",
@@ -323,6 +324,9 @@ def _markdown(d: dict, s: dict) -> str:
         if r:
             L.append(f"| {name} | {r['lut']:,} ({_pct(r['lut_util'])}) | {r['ff']:,} ({_pct(r['ff_util'])}) | "
                      f"{r['bram36']:g} ({_pct(r['bram_util'])}) | {r['dsp']} ({_pct(r['dsp_util'])}) |")
+    L += ["", "The estimates are the layers' own (FINN/xnorvit cost models); they leave out the stitched FIFOs"
+          + (f" ({s['fifo_entries']:,} entries)" if s["fifo_entries"] else "") + " and width converters, "
+          "which the Yosys figures of the whole top include."]
     if syn:
         L += ["", f"Yosys: {syn.get('tool', 'synth_xilinx')}, {syn.get('carry4', 0)} CARRY4, "
               f"{syn.get('bram18', 0)} RAMB18 + {syn.get('bram36', 0)} RAMB36, LUT-RAM/SRL {syn.get('lut_mem', 0)} LUTs"
