@@ -159,3 +159,16 @@ def test_yosys_synthesis_of_a_stitched_design(tmp_path):
     assert xr.synth_build(b)["lut"] == r["lut"]
     s = xr.write_report(b)
     assert s["resource_source"] == "yosys" and s["lut"] == r["lut"] and s["bram36"] == r["bram36_equiv"]
+
+
+def test_failed_verification_is_reported_without_measured_figures(tmp_path):
+    b = make_build(tmp_path)
+    rep = json.loads((b / "report" / "verify.json").read_text())
+    failed = {"images_verified": 8, "runs": {"free": rep["runs"]["free"]},
+              "mismatch": {"run": "free", "image": 3, "layer": "MVAU_xnor_rtl_0", "op_type": "MVAU_xnor_rtl",
+                           "edge": "e3", "beat": 17}}
+    (b / "report" / "verify.json").write_text(json.dumps(failed))
+    s = xr.write_report(b)
+    assert s["images_verified"] == 8 and s["images_bit_exact"] == 0
+    assert s["ii_cycles"] is None and s["fps"] is None and s["hw_accuracy"] is None
+    assert "first diverging layer MVAU_xnor_rtl_0" in (b / "report" / "index.md").read_text()
