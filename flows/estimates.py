@@ -42,12 +42,13 @@ FF_FIT = (95.93, 2.082)
 RESOURCES = ("lut", "ff", "bram36", "dsp")
 
 _ROM_LUT_WORDS = 128
-_RAMB18_ASPECTS = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
 
 
 def rom_bram18(words: int, width: int) -> int:
     """RAMB18 blocks of a ``words x width`` ROM at the best aspect ratio."""
-    return min(math.ceil(words / d) * math.ceil(width / w) for d, w in _RAMB18_ASPECTS)
+    from xnorvit.flows.ops.stream import bram18_count
+
+    return bram18_count(words, width)
 
 
 def _mvau_geometry(op):

@@ -119,10 +119,8 @@ class PosAdd(TokenStreamOp):
     def execute_node(self, context, graph):
         check_rtlsim(self)
         node = self.onnx_node
-        x = check_integers(self, node.input[0], context[node.input[0]], self.get_input_datatype())
-        shape = self.get_normal_input_shape()
-        if tuple(x.shape) != tuple(shape):
-            raise ValueError(f"{node.name} (PosAdd): input {node.input[0]} has shape {x.shape}, expected {shape}")
+        x = self.read_input(context)
+        shape = x.shape
         table = check_integers(self, node.input[1], np.asarray(context[node.input[1]]).reshape(self.get_normal_input_shape(1)),
                                self.get_input_datatype())
         out = pos_add(x.reshape((-1,) + tuple(shape[-2:])), table, self.get_output_datatype().bitwidth())

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 from qonnx.core.datatype import DataType
 
-from .stream import TokenStreamOp, check_integers, check_rtlsim, saturate
+from .stream import TokenStreamOp, check_rtlsim, saturate
 
 __all__ = ["ResidualAdd", "residual_add"]
 
@@ -58,11 +58,7 @@ class ResidualAdd(TokenStreamOp):
     def execute_node(self, context, graph):
         check_rtlsim(self)
         node = self.onnx_node
-        shape = self.get_normal_input_shape()
-        a, b = (check_integers(self, n, context[n], self.get_input_datatype()) for n in node.input)
-        for n, x in zip(node.input, (a, b)):
-            if tuple(x.shape) != tuple(shape):
-                raise ValueError(f"{node.name} (ResidualAdd): input {n} has shape {x.shape}, expected {shape}")
+        a, b = self.read_input(context, 0), self.read_input(context, 1)
         out = residual_add(a, b, self.get_output_datatype().bitwidth())
         context[node.output[0]] = out.astype(np.float32)
 

@@ -109,6 +109,21 @@ class TokenStreamOp(HWCustomOp):
     cycle query and from :meth:`verify_node`'s list).
     """
 
+    def read_input(self, context, ind: int = 0) -> np.ndarray:
+        """Input ``ind`` from the execution context as int64, checked to be
+        integers of the input datatype in the normal input shape.
+
+        Raises:
+            ValueError: naming the node and input (non-integer, out of range, wrong shape).
+        """
+        name = self.onnx_node.input[ind]
+        x = check_integers(self, name, context[name], self.get_input_datatype(ind))
+        shape = tuple(self.get_normal_input_shape(ind))
+        if tuple(x.shape) != shape:
+            raise ValueError(f"{self.onnx_node.name} ({self.onnx_node.op_type}): input {name} has shape "
+                             f"{x.shape}, expected {shape}")
+        return x
+
     def get_nodeattr_types(self):
         attrs = {
             "NumChannels": ("i", True, 0),

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 from qonnx.core.datatype import DataType
 
-from .stream import TokenStreamOp, check_integers, check_rtlsim, clog2
+from .stream import TokenStreamOp, check_rtlsim, clog2
 
 __all__ = ["TokenPool", "token_pool", "token_pool_bits"]
 
@@ -69,11 +69,7 @@ class TokenPool(TokenStreamOp):
     def execute_node(self, context, graph):
         check_rtlsim(self)
         node = self.onnx_node
-        x = check_integers(self, node.input[0], context[node.input[0]], self.get_input_datatype())
-        shape = self.get_normal_input_shape()
-        if tuple(x.shape) != tuple(shape):
-            raise ValueError(f"{node.name} (TokenPool): input {node.input[0]} has shape {x.shape}, expected {shape}")
-        out = token_pool(x)
+        out = token_pool(self.read_input(context))
         context[node.output[0]] = out.reshape(self.get_normal_output_shape()).astype(np.float32)
 
     # -- estimates ------------------------------------------------------
