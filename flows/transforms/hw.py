@@ -99,6 +99,19 @@ def _finish(model):
     return model
 
 
+def _replace_add(model, add, mt, op_type: str, inputs: list, shape, idt, w: int) -> None:
+    """Put one ``op_type`` node (saturating ``INT{w}`` output, PE=1) in place
+    of ``add`` and its saturating-identity MultiThreshold ``mt``."""
+    graph = model.graph
+    node = helper.make_node(
+        op_type, inputs, [mt.output[0]], domain=DOMAIN, name=f"{op_type}_{add.name}",
+        backend="fpgadataflow", NumChannels=int(shape[-1]), PE=1, numInputVectors=[int(v) for v in shape[:-1]],
+        inputDataType=idt.name, outputDataType=f"INT{w}")
+    graph.node.insert(list(graph.node).index(add), node)
+    graph.node.remove(add)
+    graph.node.remove(mt)
+
+
 class InferResidualAdd(Transformation):
     """``Add(a, b)`` + saturating-identity ``MultiThreshold`` -> ``ResidualAdd``.
 
@@ -128,15 +141,7 @@ class InferResidualAdd(Transformation):
             lo, hi = int(da.min() + db.min()), int(da.max() + db.max())
             if mt is None or is_saturating_identity(model, mt, lo, hi) != w:
                 continue
-            graph = model.graph
-            idx = list(graph.node).index(add)
-            node = helper.make_node(
-                "ResidualAdd", [a, b], [mt.output[0]], domain=DOMAIN, name=f"ResidualAdd_{add.name}",
-                backend="fpgadataflow", NumChannels=int(sa[-1]), PE=1, numInputVectors=[int(v) for v in sa[:-1]],
-                inputDataType=da.name, outputDataType=f"INT{w}")
-            graph.node.insert(idx, node)
-            graph.node.remove(add)
-            graph.node.remove(mt)
+            _replace_add(model, add, mt, "ResidualAdd", [a, b], sa, da, w)
             return (_finish(model), True)
         return (model, False)
 
@@ -177,20 +182,12 @@ class InferPosAdd(Transformation):
             lo, hi = int(dx.min() + table.min()), int(dx.max() + table.max())
             if mt is None or is_saturating_identity(model, mt, lo, hi) != w:
                 continue
-            graph = model.graph
             tname = model.make_new_valueinfo_name()
             model.set_initializer(tname, table.astype(np.float32))
             tbits = next(n for n in range(2, 65) if -(1 << (n - 1)) <= table.min() and table.max() < (1 << (n - 1)))
             tdt = DataType[f"INT{tbits}"]
             model.set_tensor_datatype(tname, tdt)
-            idx = list(graph.node).index(add)
-            node = helper.make_node(
-                "PosAdd", [x, tname], [mt.output[0]], domain=DOMAIN, name=f"PosAdd_{add.name}",
-                backend="fpgadataflow", NumChannels=int(shape[-1]), PE=1, numInputVectors=[int(v) for v in shape[:-1]],
-                inputDataType=dx.name, outputDataType=f"INT{w}")
-            graph.node.insert(idx, node)
-            graph.node.remove(add)
-            graph.node.remove(mt)
+            _replace_add(model, add, mt, "PosAdd", [x, tname], shape, dx, w)
             if not (model.find_consumers(e_name) or []):
                 model.del_initializer(e_name)
             return (_finish(model), True)
