@@ -3,17 +3,28 @@
 // Ports: clk, rst (active-high synchronous); s_axis_* in, m_axis_* out,
 //   tdata[W-1:0], no tlast.
 // Parameters: W data bits, DEPTH entries (>= 1, any value, not only powers
-//   of two).
-// Behaviour: a beat accepted in cycle n is visible on m_axis in cycle n+1
-//   (latency 1); one beat per cycle in and out; s_axis_tready = (count !=
-//   DEPTH) and m_axis_tvalid = (count != 0) come from registers only (no
-//   combinational path between the two sides). DEPTH = 1 therefore runs at
-//   half rate; use DEPTH >= 2 for full throughput.
-// Storage: DEPTH x W bits with asynchronous read (distributed RAM / FFs).
+//   of two), BLOCK_RAM (0: distributed storage, 1: block-RAM storage).
+// Behaviour: one beat per cycle in and out; s_axis_tready = (count !=
+//   DEPTH) and m_axis_tvalid come from registers only (no combinational
+//   path between the two sides); count is every beat accepted and not yet
+//   taken, so the FIFO holds exactly DEPTH beats in both variants.
+//   BLOCK_RAM = 0: a beat accepted in cycle n is visible on m_axis in cycle
+//     n+1 (latency 1); storage DEPTH x W bits with asynchronous read
+//     (LUT-RAM / FFs). DEPTH = 1 runs at half rate; use DEPTH >= 2.
+//   BLOCK_RAM = 1: synchronous-read storage (* ram_style = "block" *) behind
+//     a two-register prefetch (the RAM's read register, then the output
+//     register), the usual way to keep first-word-fall-through and full
+//     rate on a block RAM: a beat accepted in cycle n is visible in cycle
+//     n+3 (latency 3) when the FIFO was empty; full rate for DEPTH >= 4
+//     (three beats are in flight between push and pop).
+//     For deep streams (a residual skip holds a whole frame: 49 tokens x 64
+//     channels = 3,136 beats), where LUT-RAM costs ~W*DEPTH/48 LUTs plus
+//     read multiplexers and one RAMB36 holds 4,096 x 9 bits.
 // Written because finn-rtllib's StreamingFIFO does not lint in Verilator.
 module stream_fifo #(
     parameter int W     = 8,
-    parameter int DEPTH = 4
+    parameter int DEPTH = 4,
+    parameter bit BLOCK_RAM = 1'b0
 ) (
     input  logic         clk,
     input  logic         rst,
@@ -36,9 +47,8 @@ module stream_fifo #(
     endgenerate
 `endif
 
-    logic [W-1:0]  mem [DEPTH];
+    logic [CW-1:0] count;   // beats accepted and not yet taken
     logic [AW-1:0] wp, rp;
-    logic [CW-1:0] count;
 
     wire push = s_axis_tvalid && s_axis_tready;
     wire pop  = m_axis_tvalid && m_axis_tready;
@@ -48,18 +58,54 @@ module stream_fifo #(
     endfunction
 
     assign s_axis_tready = (count != CW'(DEPTH));
-    assign m_axis_tvalid = (count != '0);
-    assign m_axis_tdata  = mem[rp];
 
     always_ff @(posedge clk) begin
-        if (rst) begin
-            wp <= '0; rp <= '0; count <= '0;
-        end else begin
-            if (push) wp <= inc(wp);
-            if (pop)  rp <= inc(rp);
-            count <= count + CW'(push) - CW'(pop);
-        end
+        if (rst) count <= '0;
+        else     count <= count + CW'(push) - CW'(pop);
     end
 
-    always_ff @(posedge clk) if (push) mem[wp] <= s_axis_tdata;
+    always_ff @(posedge clk) begin
+        if (rst)       wp <= '0;
+        else if (push) wp <= inc(wp);
+    end
+
+    generate
+        if (!BLOCK_RAM) begin : g_dist
+            (* ram_style = "distributed" *) logic [W-1:0] mem [DEPTH];
+            assign m_axis_tvalid = (count != '0);
+            assign m_axis_tdata  = mem[rp];
+            always_ff @(posedge clk) begin
+                if (rst)      rp <= '0;
+                else if (pop) rp <= inc(rp);
+            end
+            always_ff @(posedge clk) if (push) mem[wp] <= s_axis_tdata;
+        end else begin : g_block
+            (* ram_style = "block" *) logic [W-1:0] mem [DEPTH];
+            logic [CW-1:0] stored;          // beats in the RAM, not yet read
+            logic          r_valid, o_valid; // read register / output register full
+            logic [W-1:0]  r_data, o_data;
+            // the output register loads when it is empty or being taken
+            wire o_load = !o_valid || pop;
+            // the read register passes its beat on, or is empty
+            wire r_free = !r_valid || o_load;
+            wire rd     = (stored != '0) && r_free;
+            assign m_axis_tvalid = o_valid;
+            assign m_axis_tdata  = o_data;
+            always_ff @(posedge clk) begin
+                if (rst) begin
+                    rp <= '0; stored <= '0; r_valid <= 1'b0; o_valid <= 1'b0;
+                end else begin
+                    stored <= stored + CW'(push) - CW'(rd);
+                    if (rd) rp <= inc(rp);
+                    if (r_free) r_valid <= rd;
+                    if (o_load) o_valid <= r_valid;
+                end
+            end
+            always_ff @(posedge clk) begin
+                if (push) mem[wp] <= s_axis_tdata;
+                if (rd)   r_data <= mem[rp];
+                if (o_load && r_valid) o_data <= r_data;
+            end
+        end
+    endgenerate
 endmodule
