@@ -56,10 +56,10 @@ CONFIGS = [
     ("affine", "+ affine", "binary-deit-t", {"cls_token": False, "pool_branches": True, "affine": True}, {}, "chain"),
     ("pyramid", "+ pyramid", "binaryvit-t", {"act": "none"}, {}, "chain"),
     ("binaryvit", "+ RPReLU (= binaryvit-t)", "binaryvit-t", {}, {}, "chain"),
-    ("bivit", "bivit-t (cross-layer 0.3)", "bivit-t", {}, None, "zoo"),
+    ("bivit", "bivit-t (cross-layer 0.3)", "bivit-t", {}, {"cross_layer": 0.3}, "zoo"),
     ("bhvit", "bhvit-t", "bhvit-t", {}, None, "zoo"),
     ("didbvit", "didbvit-t", "didbvit-t", {}, None, "zoo"),
-    ("bivit-nocl", "bivit-t without cross-layer", "bivit-t", {}, {"cross_layer": 0.0}, "zoo"),
+    ("bivit-nocl", "bivit-t without cross-layer (default)", "bivit-t", {}, {"cross_layer": 0.0}, "zoo"),
 ]
 #: ``--scale small``: the same mechanisms at about 1/6 of the compute (half
 #: the width, half the depth) and a shorter recipe, for a CPU-only machine

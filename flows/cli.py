@@ -53,6 +53,8 @@ def train(
     batch_size: Optional[int] = typer.Option(None),
     lr: Optional[float] = typer.Option(None, help="student peak learning rate"),
     seed: Optional[int] = typer.Option(None),
+    cross_layer: Optional[float] = typer.Option(None, help="BiViT cross-layer binarization: fraction of student "
+                                                "epochs with the MLPs still full precision (0: off)"),
     dim: Optional[int] = typer.Option(None, help="embedding size"),
     depth: Optional[int] = typer.Option(None, help="number of blocks"),
     heads: Optional[int] = typer.Option(None, help="attention heads"),
@@ -67,8 +69,12 @@ def train(
     from dataclasses import fields
 
     from xnorvit.model.train import CheckpointError, Recipe, RunExistsError, train_run
+    from xnorvit.model.zoo import get_spec
 
-    recipe = Recipe()
+    try:
+        recipe = Recipe(**get_spec(model).recipe)  # the paper's settings, then the command line's
+    except ValueError as exc:
+        _fail(str(exc))
     for f in fields(Recipe):
         v = locals().get(f.name)
         if v is not None:

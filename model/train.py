@@ -368,7 +368,8 @@ def train_run(
         model_name: registry name (``xnorvit models``).
         dataset: ``mnist`` or ``digits``.
         out: run directory.
-        recipe: hyperparameters (default :class:`Recipe`).
+        recipe: hyperparameters (default: :class:`Recipe` with the model's
+            registry settings, :attr:`~xnorvit.model.zoo.ModelSpec.recipe`).
         teacher_path: an existing full-precision ``teacher.pt`` to distil
             from (same model and shape); trained first when None.
         hyperparameters: model overrides (dim, depth, heads, patch, mlp_ratio,
@@ -383,8 +384,8 @@ def train_run(
         RunExistsError: ``out`` exists and not ``force``.
         CheckpointError: bad teacher checkpoint.
     """
-    recipe = recipe or Recipe()
-    get_spec(model_name)  # fail early on unknown names
+    spec = get_spec(model_name)  # fail early on unknown names
+    recipe = recipe or Recipe(**spec.recipe)
     data = load_dataset(dataset)
     hp = dict(hyperparameters or {})
     hp.setdefault("img_size", data.img_size)

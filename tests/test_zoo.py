@@ -328,7 +328,30 @@ def test_registry_lists_five_models_with_papers():
     for spec in MODELS.values():
         assert spec.paper and spec.description and spec.hardware
     assert MODELS["bhvit-t"].recipe == {"osc_reg": 0.8, "osc_reg_last": 0.1}
-    assert MODELS["bivit-t"].recipe["cross_layer"] > 0
+    assert "cross_layer" not in MODELS["bivit-t"].recipe  # available, off by default
+
+
+def test_train_run_applies_the_registry_recipe(monkeypatch, tmp_path):
+    """train_run without a recipe trains with the model's registry settings
+    (BHViT's oscillation regularizer); an explicit recipe is kept as given."""
+    import xnorvit.model.train as tr
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_train_model(model, data, epochs, lr, recipe, teacher, name, progress):
+        seen.append(recipe)
+        raise Stop
+
+    monkeypatch.setattr(tr, "train_model", fake_train_model)
+    with pytest.raises(Stop):
+        tr.train_run("bhvit-t", "digits", tmp_path / "a", progress=False, log=lambda *a: None)
+    assert (seen[-1].osc_reg, seen[-1].osc_reg_last) == (0.8, 0.1)
+    with pytest.raises(Stop):
+        tr.train_run("bhvit-t", "digits", tmp_path / "b", tr.Recipe(), progress=False, log=lambda *a: None)
+    assert seen[-1].osc_reg == 0.0
 
 
 def test_op_counts_match_hand_count_for_tiny_deit():

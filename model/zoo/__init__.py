@@ -30,8 +30,9 @@ class ModelSpec:
         paper: the paper it follows.
         hardware: which operators the hardware flow supports today.
         recipe: training-recipe settings the paper prescribes
-            (:class:`~xnorvit.model.train.Recipe` fields, e.g. BiViT's
-            cross-layer schedule or BHViT's oscillation regularizer).
+            (:class:`~xnorvit.model.train.Recipe` fields, e.g. BHViT's
+            oscillation regularizer), applied by ``train_run`` and ``xnorvit
+            train`` under the command line's settings.
     """
 
     name: str
@@ -51,7 +52,8 @@ MODELS: dict[str, ModelSpec] = {
         "plain ViT, conv stem, softmax-aware binarized attention, learnable weight scales",
         "He et al., BiViT, ICCV 2023",
         "all operators (target of the hardware flow)",
-        {"cross_layer": 0.3},
+        # cross-layer binarization is available (Recipe.cross_layer, `--cross-layer`) but off by default:
+        # at our scale it cost accuracy (benchmarks/results/ablation.md)
     ),
     "binary-deit-t": ModelSpec(
         "binary-deit-t",
