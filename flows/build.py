@@ -106,6 +106,13 @@ def estimates_markdown(est: dict) -> str:
              "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in est["layers"]:
         lines.append("| " + " | ".join("" if row.get(c) is None else str(row.get(c)) for c in cols) + " |")
+    st = est.get("stitch") or []
+    if st:
+        tot = est["stitch_total"]
+        lines += ["", f"Stitched streams (included in the totals): {len(st)} FIFOs "
+                  f"({sum(r['block_ram'] for r in st)} in block RAM), {sum('DWC' in r['op_type'] for r in st)} width "
+                  f"converters: LUT {tot['lut']}, FF {tot['ff']}, BRAM36 {tot['bram36']:g} (FIFO depths guessed "
+                  "before sizing: a fork-to-join skip holds one frame, other streams 2 entries)."]
     return "\n".join(lines) + "\n"
 
 

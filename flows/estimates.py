@@ -22,6 +22,25 @@ lanes whose products go to DSP48s (one DSP per lane, :func:`mvau_dsps`), or
 IN_W=4 W_W=8: 210 LUT + 8 DSP with DSPs, 597 LUT + 0 DSP without, 272 LUT +
 4 DSP packed;
 the integer scalings and the comparator term are structural, not fitted).
+
+The stitched design adds one FIFO per stream and a width converter where the
+producer's and the consumer's stream widths differ (:mod:`xnorvit.flows.stitch`);
+:func:`stitch_estimates` prices them from Yosys xc7 runs of the two cores
+(``xnorvit synth stream_fifo|vpc``):
+
+    FIFO, distributed (depth < BLOCK_FIFO_MIN_DEPTH):
+        LUT = 15 + 4 * ceil(W/6) * ceil(depth/32)  [RAM32M: 32 x 6 bits in 4 LUTs]
+        (W=8 DEPTH=5: 23 LUT measured, 23 modelled)
+    FIFO, block RAM: LUT = 30, RAMB18 = best aspect of depth x W
+    width converter (finn-rtllib vpc, N = lcm(PI, PO) bits):
+        wide -> narrow: LUT = 1.1 * N   (448 -> 7: 462 measured; 576 -> 192: 775)
+        narrow -> wide: LUT = 6 + N/16  (1 -> 64: 7; 2 -> 128: 8; 8 -> 256: 14; 16 -> 64: 22)
+        FF = N + 10 either way
+
+Before the FIFOs are sized by simulation their depths are guessed: a skip
+stream from a fork to a join (the residual around an attention block, whose
+output starts only after the whole frame is in) holds one frame, every other
+stream :data:`~xnorvit.flows.stitch.MIN_DEPTH` entries.
 """
 
 from __future__ import annotations
@@ -31,7 +50,7 @@ import math
 from xnorvit.flows import finn_env
 from xnorvit.flows.boards import Board
 
-__all__ = ["LUT_FIT", "FF_FIT", "mvau_luts", "mvau_ffs", "mvau_dsps", "mvau_bram18", "rom_bram18", "layer_estimates",
+__all__ = ["stitch_estimates", "fifo_resources", "dwc_resources", "LUT_FIT", "FF_FIT", "mvau_luts", "mvau_ffs", "mvau_dsps", "mvau_bram18", "rom_bram18", "layer_estimates",
            "estimate", "RESOURCES"]
 
 #: (constant, per PE*SIMD lane, per 64 ROM bits in LUTs) of the mvau_xnor LUT fit
@@ -150,7 +169,80 @@ def layer_estimates(model, board: Board) -> list[dict]:
     return rows
 
 
-def estimate(model, board: Board, fclk_mhz: float = 100.0) -> dict:
+def fifo_resources(depth: int, width: int) -> dict:
+    """LUT/FF/BRAM36 of one ``rtl/stream_fifo`` of ``depth`` x ``width`` bits
+    (block RAM from :data:`~xnorvit.flows.stitch.BLOCK_FIFO_MIN_DEPTH` entries,
+    as the stitcher instantiates it); model in the module docstring."""
+    from xnorvit.flows.ops.stream import bram18_count
+    from xnorvit.flows.stitch import BLOCK_FIFO_MIN_DEPTH
+
+    cw = max(1, int(depth).bit_length())
+    if depth >= BLOCK_FIFO_MIN_DEPTH:
+        return {"lut": 30 + 3 * cw, "ff": 2 * width + 4 * cw, "bram36": bram18_count(depth, width) / 2}
+    lut = 15 + 4 * math.ceil(width / 6) * math.ceil(depth / 32)
+    return {"lut": lut, "ff": 3 * cw + 1, "bram36": 0.0}
+
+
+def dwc_resources(src_bits: int, dst_bits: int) -> dict:
+    """LUT/FF of finn-rtllib's ``vpc`` width converter from ``src_bits`` to
+    ``dst_bits`` per beat (zero when they are equal); model in the module docstring."""
+    if src_bits == dst_bits:
+        return {"lut": 0, "ff": 0, "bram36": 0.0}
+    n = math.lcm(src_bits, dst_bits)
+    lut = 1.1 * n if src_bits > dst_bits else 6 + n / 16
+    return {"lut": int(round(lut)), "ff": n + 10, "bram36": 0.0}
+
+
+def _skip_edges(model, edges) -> set[int]:
+    """Indices of the streams from a DuplicateStreams to a join (a node with
+    two streamed inputs), i.e. residual skips."""
+    from xnorvit.flows.stitch import _streamed_inputs
+
+    by_name = {n.name: n for n in model.graph.node}
+    skips = set()
+    for e in edges:
+        if e.src is None or e.dst is None:
+            continue
+        src, dst = by_name[e.src], by_name[e.dst]
+        if src.op_type.startswith("DuplicateStreams") and len(_streamed_inputs(model, dst)) > 1:
+            skips.add(e.index)
+    return skips
+
+
+def stitch_estimates(model, depths: dict[int, int] | None = None) -> list[dict]:
+    """Rows for the stitched design's FIFOs and width converters.
+
+    Args:
+        model: specialized, folded hardware graph (every node an ``*_rtl`` op).
+        depths: FIFO depth per stream index (measured, e.g. ``fifo.json``);
+            missing streams get the guess of the module docstring.
+
+    Returns:
+        one row per stream, ``{"name": "e<k>:<tensor>", "op_type": "StreamFIFO"
+        (+ "+DWC"), "depth", "block_ram", "lut", "ff", "bram36", "dsp": 0,
+        "cycles": 0}``.
+
+    Raises:
+        xnorvit.flows.stitch.StitchError: the graph cannot be stitched.
+    """
+    from xnorvit.flows.stitch import BLOCK_FIFO_MIN_DEPTH, MIN_DEPTH, edges_of
+
+    edges = edges_of(model)
+    skips = _skip_edges(model, edges)
+    rows = []
+    for e in edges:
+        depth = (depths or {}).get(e.index)
+        if depth is None:
+            depth = e.dst_beats if e.index in skips else MIN_DEPTH
+        f, d = fifo_resources(depth, e.dst_bits), dwc_resources(e.src_bits, e.dst_bits)
+        rows.append({"name": f"{e.name}:{e.tensor}", "op_type": "StreamFIFO" + ("+DWC" if e.dwc else ""),
+                     "depth": int(depth), "block_ram": depth >= BLOCK_FIFO_MIN_DEPTH,
+                     "lut": int(f["lut"] + d["lut"]), "ff": int(f["ff"] + d["ff"]),
+                     "bram36": float(f["bram36"]), "dsp": 0, "uram": 0, "cycles": 0})
+    return rows
+
+
+def estimate(model, board: Board, fclk_mhz: float = 100.0, depths: dict[int, int] | None = None) -> dict:
     """Whole-graph estimate.
 
     Returns:
@@ -161,12 +253,18 @@ def estimate(model, board: Board, fclk_mhz: float = 100.0) -> dict:
         initiation interval), ``fps = fclk / ii``; the latency estimate is the
         sum of the layers' cycles (an upper bound of a pipeline that does not
         overlap layers within a frame). ``ff`` totals only the layers with an
-        FF model (``ff_layers_modelled`` counts them).
+        FF model (``ff_layers_modelled`` counts them). ``stitch`` holds the
+        FIFO and width-converter rows (:func:`stitch_estimates`, ``depths``
+        as there) and ``stitch_total`` their sum; ``total`` and ``util``
+        include them.
     """
     layers = layer_estimates(model, board)
+    stitch = stitch_estimates(model, depths)
     total = {r: 0.0 for r in ("lut", "ff", "bram36", "dsp", "uram")}
+    stitch_total = {r: (float(sum(row[r] for row in stitch)) if r == "bram36" else int(sum(row[r] for row in stitch)))
+                    for r in ("lut", "ff", "bram36", "dsp", "uram")}
     ff_known = 0
-    for row in layers:
+    for row in layers + stitch:
         for r in total:
             if row[r] is not None:
                 total[r] += row[r]
@@ -176,6 +274,7 @@ def estimate(model, board: Board, fclk_mhz: float = 100.0) -> dict:
     slow = max(layers, key=lambda r: r["cycles"]) if layers else {"name": None, "cycles": 0}
     ii = int(slow["cycles"])
     return {"board": board.name, "part": board.part, "fclk_mhz": float(fclk_mhz), "layers": layers, "total": total,
-            "ff_layers_modelled": ff_known, "util": util, "ii_cycles": ii, "bottleneck": slow["name"],
+            "ff_layers_modelled": ff_known - len(stitch), "util": util, "stitch": stitch,
+            "stitch_total": stitch_total, "ii_cycles": ii, "bottleneck": slow["name"],
             "fps": (fclk_mhz * 1e6 / ii) if ii else None,
             "latency_cycles_estimate": int(sum(r["cycles"] for r in layers))}

@@ -129,15 +129,18 @@ def _limits(max_util: float) -> dict[str, float]:
     return {"lut": max_util, "bram36": max_util, "dsp": 1.0}
 
 
-def _rebalance(chosen: list, options: list, board: Board, max_util: float = MAX_UTIL) -> None:
+def _rebalance(chosen: list, options: list, board: Board, max_util: float = MAX_UTIL,
+               base: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> None:
     """Greedy: switch nodes between their implementation options (memory
     style, DSP or LUT multipliers, other parallelism) while that lowers
     sum((use/limit)^16) over LUT/BRAM36/DSP (a smooth maximum of the
     utilizations relative to their limits, :func:`_limits`). ``chosen[i]`` is an index into
-    ``options[i]``, a list of ``(resources, attributes)``; changed in place."""
+    ``options[i]``, a list of ``(resources, attributes)``; changed in place.
+    ``base`` (LUT, BRAM36, DSP) is added to every total (the stitched FIFOs
+    and width converters)."""
     lim = _limits(max_util)
     cap = [max(board.capacity(k), 1) * lim[k] for k in _RES]
-    tot = [sum(options[i][chosen[i]][0][r] for i in range(len(options))) for r in range(3)]
+    tot = [base[r] + sum(options[i][chosen[i]][0][r] for i in range(len(options))) for r in range(3)]
 
     def score(t):
         # a smooth maximum: lowers the largest utilization, and can trade
@@ -188,7 +191,8 @@ def fold(model, target_fps: float, fclk_mhz: float = 100.0, board: Board | None 
     starts at its cheapest candidate (least estimated share of the board, then
     least parallelism), then nodes are switched greedily between candidates
     while that lowers the largest utilization of LUT, BRAM36 and DSP relative
-    to their limits (``board``, or pynq-z2's resources when None). Unlike
+    to their limits, counting the stitched FIFOs and width converters of the
+    current choice (:func:`~xnorvit.flows.estimates.stitch_estimates`) (``board``, or pynq-z2's resources when None). Unlike
     FINN's ``SetFolding`` (least parallelism per layer) this trades
     parallelism for memory: a wider fold can be cheaper where it moves a
     weight ROM from a wasteful shallow block RAM into LUTs or back.
@@ -230,7 +234,21 @@ def fold(model, target_fps: float, fclk_mhz: float = 100.0, board: Board | None 
         insts.append(inst)
         options.append([(sc[4], sc[3]) for sc in ok])
         chosen.append(0)
-    _rebalance(chosen, options, b, max_util)
+    # the stitched FIFOs and width converters depend on the folding of both
+    # ends of a stream: rebalance against the overhead of the current choice
+    # until it stops changing
+    from xnorvit.flows.estimates import stitch_estimates
+
+    base, seen = (0.0, 0.0, 0.0), set()
+    for _ in range(4):
+        for inst, opts, k in zip(insts, options, chosen):
+            _set(inst, opts[k][1])
+        rows = stitch_estimates(m)
+        base = tuple(float(sum(r[k] for r in rows)) for k in _RES)
+        if base in seen:
+            break
+        seen.add(base)
+        _rebalance(chosen, options, b, max_util, base)
     for inst, opts, k in zip(insts, options, chosen):
         _set(inst, opts[k][1])
     if board is not None:

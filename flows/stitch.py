@@ -12,7 +12,9 @@ Every node of the graph is an RTL-backend op with FINN's port names
    inserts a data-width converter (finn-rtllib's ``vpc`` core, as in
    ``rtl/stream_dwc.sv``, configured with a vector of ``lcm(IBITS, OBITS)``
    bits so a frame never leaves a partial vector behind), then a FIFO
-   (``rtl/stream_fifo.sv``) of a per-edge depth;
+   (``rtl/stream_fifo.sv``) of a per-edge depth, in block RAM from
+   :data:`BLOCK_FIFO_MIN_DEPTH` entries (the residual skips around an
+   attention block hold a whole frame);
 4. writes ``OUT/<top>.sv`` (ports ``ap_clk``, ``ap_rst_n``, ``s_axis_*``,
    ``m_axis_*``, ``tdata`` padded to a multiple of 8 bits, payload in the
    low bits), ``OUT/filelist.f`` (compile order, absolute paths, Verilator
@@ -47,7 +49,7 @@ import numpy as np
 
 from xnorvit.flows import finn_env
 
-__all__ = ["Edge", "StitchError", "Stitched", "edges_of", "generate_nodes", "write_top", "stitch", "round_depth",
+__all__ = ["BLOCK_FIFO_MIN_DEPTH", "Edge", "StitchError", "Stitched", "edges_of", "generate_nodes", "write_top", "stitch", "round_depth",
            "load_stitched", "fix_threshold_types", "resize", "pack_beats", "unpack_beats", "DEFAULT_TOP"]
 
 DEFAULT_TOP = "xnorvit_accel"
@@ -56,6 +58,10 @@ REPO_RTL_DIR = Path(__file__).resolve().parent.parent / "rtl"
 SIZING_FRAMES = 2
 #: FIFOs never get fewer entries (stream_fifo runs at half rate with 1)
 MIN_DEPTH = 2
+#: FIFOs at least this deep use block RAM (``stream_fifo`` ``BLOCK_RAM=1``):
+#: a 3,136-entry residual skip of 8-bit beats costs ~600 LUTs of LUT-RAM plus
+#: read multiplexers, or one RAMB36
+BLOCK_FIFO_MIN_DEPTH = 256
 #: finn-plus RTL ops with AXI-lite configuration ports (tied off: configuration is static)
 _AXILITE_OPS = ("Thresholding_rtl", "FMPadding_rtl")
 
@@ -345,7 +351,8 @@ def write_top(model, edges: list[Edge], out: Path, top: str = DEFAULT_TOP, monit
         else:
             L.append(f"    assign {e.name}_c_tdata = {e.name}_tdata; assign {e.name}_c_tvalid = {e.name}_tvalid; "
                      f"assign {e.name}_tready = {e.name}_c_tready;")
-        L.append(f"    stream_fifo #(.W({e.dst_bits}), .DEPTH({e.depth})) {e.name}_fifo (")
+        block = ", .BLOCK_RAM(1'b1)" if e.depth >= BLOCK_FIFO_MIN_DEPTH else ""
+        L.append(f"    stream_fifo #(.W({e.dst_bits}), .DEPTH({e.depth}){block}) {e.name}_fifo (")
         L.append(f"        .clk(ap_clk), .rst(rst), .s_axis_tdata({e.name}_c_tdata), .s_axis_tvalid({e.name}_c_tvalid), "
                  f".s_axis_tready({e.name}_c_tready),")
         L.append(f"        .m_axis_tdata({e.name}_q_tdata), .m_axis_tvalid({e.name}_q_tvalid), "
