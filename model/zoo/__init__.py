@@ -52,8 +52,10 @@ MODELS: dict[str, ModelSpec] = {
         "plain ViT, conv stem, softmax-aware binarized attention, learnable weight scales",
         "He et al., BiViT, ICCV 2023",
         "all operators (target of the hardware flow)",
-        # cross-layer binarization is available (Recipe.cross_layer, `--cross-layer`) but off by default:
-        # at our scale it cost accuracy (benchmarks/results/ablation.md)
+        # the 8-channel stem needs 24 student epochs (see bivit_t). Cross-layer binarization is
+        # available (Recipe.cross_layer, `--cross-layer`) but off: at our scale it cost accuracy
+        # (benchmarks/results/ablation.md)
+        {"epochs": 24},
     ),
     "binary-deit-t": ModelSpec(
         "binary-deit-t",

@@ -12,9 +12,16 @@ from ..vit import BinaryViT, ViTConfig
 
 
 def bivit_t(binary: bool = True, **overrides) -> BinaryViT:
-    """Build ``bivit-t``: a two-layer 3x3 conv stem (16 channels, then 32
+    """Build ``bivit-t``: a two-layer 3x3 conv stem (8 channels, then 16
     at stride 2: 28x28 -> 14x14), patch 2 (49 tokens at 28x28), dim 64,
     depth 4, 2 heads, MLP ratio 2.
+
+    The stem is 8-bit integer arithmetic (DSP48 multipliers in hardware); 8
+    rather than 16 channels quarters the second conv's multiplies and halves
+    the patch embedding's, which brings the pynq-z2 accelerator at 20,000
+    frames/s within 70 % of the xc7z020's LUTs and block RAM, for 0.2 points
+    of held-out accuracy with 24 student epochs (95.1 %; 16 channels and 19
+    epochs: 95.3 %; 8 channels and 19 epochs: 93.9 %; one seed each).
 
     Args:
         binary: binary student (True) or full-precision teacher (False).
@@ -24,7 +31,7 @@ def bivit_t(binary: bool = True, **overrides) -> BinaryViT:
     Raises:
         TypeError: an unknown override.
     """
-    cfg = ViTConfig(prob_binarizer="sab", learned_scale=True, stem_channels=16, stem_depth=2, patch=2)
+    cfg = ViTConfig(prob_binarizer="sab", learned_scale=True, stem_channels=8, stem_depth=2, patch=2)
     for k, v in overrides.items():
         if not hasattr(cfg, k):
             raise TypeError(f"unknown bivit-t hyperparameter {k!r}")
