@@ -209,3 +209,45 @@ def test_build_and_verify_cli(exported_tiny, tmp_path):
     assert p.returncode == 2 and "exists; pass --force" in p.stderr
     p = _cli("verify", tmp_path / "nope")
     assert p.returncode == 2 and "xnorvit build" in p.stderr
+
+
+def test_block_ram_fifos_simulate_bit_exact(block, monkeypatch):
+    """FIFOs from BLOCK_FIFO_MIN_DEPTH entries are instantiated with block-RAM
+    storage (latency 3); the stitched block still equals FINN execution under
+    random idle/backpressure after FIFO sizing with them."""
+    m, _ = block
+    monkeypatch.setattr(xs, "BLOCK_FIFO_MIN_DEPTH", 16)
+    ctxs = contexts(m, 4, seed=3)
+    out = OUT.parent / "stitch_block_bram"
+    st = xs.stitch(m, out, PART, top="block_top")
+    text = st.top_file.read_text()
+    deep = [e for e in st.edges if e.depth >= 16]
+    assert deep and text.count("BLOCK_RAM(1'b1)") == len(deep)
+    frames, expected = xv.beats_of_contexts(m, st, ctxs)
+    sizing = xv.size_fifos(m, st, frames)
+    assert any(e.depth >= 16 for e in st.edges), sizing["depths"]  # the skip edge stays in block RAM
+    assert st.top_file.read_text().count("BLOCK_RAM(1'b1)") == sum(e.depth >= 16 for e in st.edges)
+    res = xv.simulate(st, frames, idle="random", backpressure="random", work=out / "sim" / "random")
+    assert res["outputs"] == expected and not res["deadlock"]
+
+
+def test_stitch_estimates_price_every_stream(block):
+    """One row per stream; the fork-to-join skip is guessed at one frame, the
+    others at MIN_DEPTH; a width converter where the widths differ; the
+    estimate's totals are the layers' plus the streams'."""
+    from xnorvit.flows.boards import get_board
+    from xnorvit.flows.estimates import dwc_resources, estimate, fifo_resources, stitch_estimates
+
+    m, st = block
+    rows = {r["name"].split(":")[1]: r for r in stitch_estimates(m)}
+    assert list(rows) == ["x", "f0", "f1", "p", "y"]
+    assert rows["f1"]["depth"] == T * C and all(rows[t]["depth"] == xs.MIN_DEPTH for t in ("x", "f0", "p", "y"))
+    assert [t for t, r in rows.items() if "DWC" in r["op_type"]] == ["f0", "f1", "p"]
+    # f0: 16 -> 32 bits (narrow -> wide), p: 32 -> 8 (wide -> narrow: a multiplexer per output bit)
+    assert dwc_resources(32, 8)["lut"] > dwc_resources(16, 32)["lut"] > 0 == dwc_resources(8, 8)["lut"]
+    assert rows["p"]["lut"] == fifo_resources(xs.MIN_DEPTH, 8)["lut"] + dwc_resources(32, 8)["lut"]
+    assert fifo_resources(4096, 8)["bram36"] == 1.0 and fifo_resources(100, 8)["bram36"] == 0.0
+    est = estimate(m, get_board("pynq-z2"))
+    for r in ("lut", "bram36"):
+        want = sum(row[r] for row in est["layers"]) + sum(row[r] for row in rows.values())
+        assert est["total"][r] == pytest.approx(want)
