@@ -130,40 +130,134 @@ def _limits(max_util: float) -> dict[str, float]:
 
 
 def _rebalance(chosen: list, options: list, board: Board, max_util: float = MAX_UTIL,
-               base: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> None:
+               streams: "_Streams | None" = None) -> None:
     """Greedy: switch nodes between their implementation options (memory
     style, DSP or LUT multipliers, other parallelism) while that lowers
     sum((use/limit)^16) over LUT/BRAM36/DSP (a smooth maximum of the
     utilizations relative to their limits, :func:`_limits`). ``chosen[i]`` is an index into
     ``options[i]``, a list of ``(resources, attributes)``; changed in place.
-    ``base`` (LUT, BRAM36, DSP) is added to every total (the stitched FIFOs
-    and width converters)."""
+    ``streams`` adds the stitched FIFOs and width converters, whose cost
+    depends on the options of the nodes at both ends of each stream."""
     lim = _limits(max_util)
     cap = [max(board.capacity(k), 1) * lim[k] for k in _RES]
-    tot = [base[r] + sum(options[i][chosen[i]][0][r] for i in range(len(options))) for r in range(3)]
+    tot = [sum(options[i][chosen[i]][0][r] for i in range(len(options))) for r in range(3)]
+    if streams is not None:
+        tot = [tot[r] + streams.total(chosen)[r] for r in range(3)]
 
     def score(t):
         # a smooth maximum: lowers the largest utilization, and can trade
         # between two resources that are both near it
         return sum((t[r] / cap[r]) ** 16 for r in range(3))
 
+    def delta(i, j):
+        cur, new = options[i][chosen[i]][0], options[i][j][0]
+        d = [new[r] - cur[r] for r in range(3)]
+        if streams is not None:
+            ds = streams.delta(chosen, i, j)
+            d = [d[r] + ds[r] for r in range(3)]
+        return d
+
     for _ in range(20 * len(options) + 10):
-        best = (score(tot), None, None)
+        best = (score(tot), None, None, None)
         for i, opts in enumerate(options):
-            cur = opts[chosen[i]][0]
-            for j, (res, _) in enumerate(opts):
+            for j in range(len(opts)):
                 if j == chosen[i]:
                     continue
-                t = [tot[r] - cur[r] + res[r] for r in range(3)]
+                d = delta(i, j)
+                t = [tot[r] + d[r] for r in range(3)]
                 sc = score(t)
                 if sc < best[0] * (1 - 1e-9):
-                    best = (sc, i, j)
+                    best = (sc, i, j, t)
         if best[1] is None:
             return
-        i, j = best[1], best[2]
-        cur, new = options[i][chosen[i]][0], options[i][j][0]
-        tot = [tot[r] - cur[r] + new[r] for r in range(3)]
-        chosen[i] = j
+        tot = best[3]
+        chosen[best[1]] = best[2]
+
+
+class _Streams:
+    """The stitched streams of a graph during folding: each stream's FIFO and
+    width converter (:func:`~xnorvit.flows.estimates.stitch_estimates`'s
+    models and depth guess) priced from the stream widths of the options
+    chosen at its two ends.
+
+    Args:
+        model: the graph (all nodes ``*_rtl``) with some option applied.
+        insts: the nodes that have options, in ``options`` order.
+        options: per node, ``[(resources, attributes), ...]``.
+    """
+
+    def __init__(self, model, insts: list, options: list):
+        from xnorvit.flows.estimates import _skip_edges
+        from xnorvit.flows.stitch import _streamed_inputs, edges_of
+
+        self.edges = edges_of(model)
+        skips = _skip_edges(model, self.edges)
+        self.index = {inst.onnx_node.name: k for k, inst in enumerate(insts)}
+        # stream widths of every option: inputs by stream port, outputs by index
+        self.in_w, self.out_w = [], []
+        for inst, opts in zip(insts, options):
+            keep = {a: inst.get_nodeattr(a) for a in opts[0][1]}
+            ports = _streamed_inputs(model, inst.onnx_node)
+            iw, ow = [], []
+            for _, attrs in opts:
+                _set(inst, attrs)
+                iw.append([inst.get_instream_width(i) for i in ports])
+                ow.append([inst.get_outstream_width(j) for j in range(len(inst.onnx_node.output))])
+            _set(inst, keep)
+            self.in_w.append(iw)
+            self.out_w.append(ow)
+        # per stream: total bits per frame, and whether it holds a frame (skip)
+        self.frame_bits = [e.dst_bits * e.dst_beats for e in self.edges]
+        self.skip = [e.index in skips for e in self.edges]
+        self.incident: dict[int, list[int]] = {}
+        for n, e in enumerate(self.edges):
+            for name in {e.src, e.dst}:
+                if name in self.index:
+                    self.incident.setdefault(self.index[name], []).append(n)
+        self._cache: dict = {}
+
+    def _widths(self, n: int, chosen: list, override: tuple[int, int] | None = None) -> tuple[int, int]:
+        e = self.edges[n]
+
+        def pick(k):
+            return override[1] if override is not None and override[0] == k else chosen[k]
+
+        src = self.index.get(e.src)
+        dst = self.index.get(e.dst)
+        sw = self.out_w[src][pick(src)][e.src_port] if src is not None else None
+        dw = self.in_w[dst][pick(dst)][e.dst_port] if dst is not None else None
+        if sw is None and dw is None:
+            return e.src_bits, e.dst_bits
+        # the top's ports take the width of the node behind them: no converter
+        return (dw if sw is None else sw), (sw if dw is None else dw)
+
+    def _cost(self, n: int, sw: int, dw: int) -> tuple[float, float, float]:
+        key = (n, sw, dw)
+        if key not in self._cache:
+            from xnorvit.flows.estimates import dwc_resources, fifo_resources
+            from xnorvit.flows.stitch import MIN_DEPTH
+
+            depth = max(MIN_DEPTH, self.frame_bits[n] // dw) if self.skip[n] else MIN_DEPTH
+            f, d = fifo_resources(depth, dw), dwc_resources(sw, dw)
+            self._cache[key] = (float(f["lut"] + d["lut"]), float(f["bram36"]), 0.0)
+        return self._cache[key]
+
+    def total(self, chosen: list) -> list[float]:
+        """(LUT, BRAM36, DSP) of all streams under ``chosen``."""
+        t = [0.0, 0.0, 0.0]
+        for n in range(len(self.edges)):
+            c = self._cost(n, *self._widths(n, chosen))
+            t = [t[r] + c[r] for r in range(3)]
+        return t
+
+    def delta(self, chosen: list, k: int, j: int) -> list[float]:
+        """Change of the streams' (LUT, BRAM36, DSP) when node ``k`` takes option ``j``."""
+        d = [0.0, 0.0, 0.0]
+        for n in self.incident.get(k, ()):
+            new = self._cost(n, *self._widths(n, chosen, (k, j)))
+            cur = self._cost(n, *self._widths(n, chosen))
+            d = [d[r] + new[r] - cur[r] for r in range(3)]
+        return d
 
 
 def _parallelism(c: dict) -> int:
@@ -234,21 +328,12 @@ def fold(model, target_fps: float, fclk_mhz: float = 100.0, board: Board | None 
         insts.append(inst)
         options.append([(sc[4], sc[3]) for sc in ok])
         chosen.append(0)
+    for inst, opts, k in zip(insts, options, chosen):
+        _set(inst, opts[k][1])
     # the stitched FIFOs and width converters depend on the folding of both
-    # ends of a stream: rebalance against the overhead of the current choice
-    # until it stops changing
-    from xnorvit.flows.estimates import stitch_estimates
-
-    base, seen = (0.0, 0.0, 0.0), set()
-    for _ in range(4):
-        for inst, opts, k in zip(insts, options, chosen):
-            _set(inst, opts[k][1])
-        rows = stitch_estimates(m)
-        base = tuple(float(sum(r[k] for r in rows)) for k in _RES)
-        if base in seen:
-            break
-        seen.add(base)
-        _rebalance(chosen, options, b, max_util, base)
+    # ends of each stream (e.g. a 448-bit attention output into a 7-bit
+    # consumer needs a 448-bit shift register)
+    _rebalance(chosen, options, b, max_util, _Streams(m, insts, options))
     for inst, opts, k in zip(insts, options, chosen):
         _set(inst, opts[k][1])
     if board is not None:

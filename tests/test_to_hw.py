@@ -288,6 +288,46 @@ def test_fold_meets_target_and_balances_resources(small):
     assert r["equal"], r
 
 
+def test_fold_prices_streams_like_the_estimate(small):
+    """The folding's incremental price of the stitched streams (FIFOs and
+    width converters, which depend on the options at both ends of a stream)
+    equals the estimate's recomputation over the whole graph for every option
+    of the requantizer behind the attention (whose token-wide output needs a
+    wide-to-narrow converter into a 1-lane consumer)."""
+    from xnorvit.flows.estimates import stitch_estimates
+
+    _, _, _, stages = small
+    m = ModelWrapper(copy.deepcopy(stages["specialized"].model))
+    insts, options = [], []
+    for node in m.graph.node:
+        inst = getCustomOp(node)
+        cands = xf._candidates(node, inst)
+        if cands:
+            insts.append(inst)
+            options.append([(xf._resources(inst, "xc7z020clg400-1"), c) for c in cands])
+    chosen = [0] * len(insts)
+    for inst, opts in zip(insts, options):
+        xf._set(inst, opts[0][1])
+    streams = xf._Streams(m, insts, options)
+
+    def graph_lut():
+        return sum(r["lut"] for r in stitch_estimates(m))
+
+    assert streams.total(chosen)[0] == pytest.approx(graph_lut())
+    names = [i.onnx_node.name for i in insts]
+    att = next(n for n in m.graph.node if n.op_type == "BinaryAttention_rtl")
+    req = next(n for n in m.graph.node if att.output[0] in n.input)
+    k = names.index(req.name)
+    base = graph_lut()
+    seen = set()
+    for j, (_, attrs) in enumerate(options[k]):
+        xf._set(insts[k], attrs)
+        seen.add(attrs.get("PE"))
+        assert streams.delta(chosen, k, j)[0] == pytest.approx(graph_lut() - base), attrs
+    xf._set(insts[k], options[k][0][1])
+    assert len(seen) > 2
+
+
 def test_folding_json_roundtrip_and_edit(small, tmp_path):
     _, _, _, stages = small
     folded = xf.fold(stages["specialized"], 100_000, 100.0)
