@@ -220,6 +220,8 @@ def report_cmd(
     synth: bool = typer.Option(False, "--synth", help="also synthesize the stitched design with Yosys (xc7; long for "
                                "a full network) and report its LUT/FF/BRAM/DSP"),
     synth_timeout: float = typer.Option(3600, help="seconds Yosys may run"),
+    per_layer: bool = typer.Option(False, "--per-layer", help="with --synth: a second Yosys run that keeps the "
+                                   "hierarchy, for per-layer LUT/FF/BRAM/DSP columns (about twice the time)"),
 ) -> None:
     """Write BUILD/report/{summary.json, index.md} and plots (per-layer LUT and
     cycles with the II line, board utilization) from the build's estimates,
@@ -228,7 +230,9 @@ def report_cmd(
     from xnorvit.flows.synth import SynthesisError
 
     try:
-        s = write_report(build, synth=synth, synth_timeout_s=synth_timeout, log=typer.echo)
+        if per_layer and not synth:
+            raise ReportError("--per-layer needs --synth (it is a second Yosys run)")
+        s = write_report(build, synth=synth, synth_timeout_s=synth_timeout, log=typer.echo, per_layer=per_layer)
     except ReportError as exc:
         _fail(str(exc))
     except SynthesisError as exc:

@@ -215,21 +215,8 @@ def _format_param(v: object) -> str:
         return f'"{s}"'
 
 
-def parse_stat(stat: dict, top: str | None = None) -> dict:
-    """Resource counts from ``stat -json`` output.
-
-    Returns:
-        dict with ``lut`` (all LUTs: logic + memory), ``lut_logic``,
-        ``lut_mem`` (LUT-RAM/SRL in LUT units), ``ff``, ``carry4``,
-        ``bram18``, ``bram36``, ``bram36_equiv`` (RAMB36 + RAMB18/2), ``dsp``,
-        ``muxf`` (MUXF7/F8) and ``cells`` (raw counts by type).
-    """
-    mods = stat.get("modules", {})
-    if top and f"\\{top}" in mods:
-        cells = mods[f"\\{top}"].get("num_cells_by_type", {})
-    else:
-        cells = stat.get("design", {}).get("num_cells_by_type", {})
-    cells = {k: int(v) for k, v in cells.items()}
+def _counts(cells: dict) -> dict:
+    """Resource counts of a cell-type histogram (see :func:`parse_stat`)."""
     lut_logic = sum(v for k, v in cells.items() if k.startswith("LUT") and k[3:].isdigit())
     lut_mem = sum(LUTRAM_LUTS[k] * v for k, v in cells.items() if k in LUTRAM_LUTS)
     b18 = cells.get("RAMB18E1", 0)
@@ -245,8 +232,56 @@ def parse_stat(stat: dict, top: str | None = None) -> dict:
         "bram36_equiv": b36 + b18 / 2,
         "dsp": cells.get("DSP48E1", 0),
         "muxf": cells.get("MUXF7", 0) + cells.get("MUXF8", 0),
-        "cells": cells,
     }
+
+
+def _flat_cells(mods: dict, key: str, memo: dict) -> dict:
+    """Primitive-cell histogram of module ``key`` with its submodules expanded."""
+    if key not in memo:
+        out: dict[str, int] = {}
+        for k, v in mods[key].get("num_cells_by_type", {}).items():
+            sub = f"\\{k}" if f"\\{k}" in mods else (k if k in mods else None)
+            for kk, vv in (_flat_cells(mods, sub, memo).items() if sub else [(k, 1)]):
+                out[kk] = out.get(kk, 0) + int(v) * int(vv)
+        memo[key] = out
+    return memo[key]
+
+
+def _instance_name(module: str) -> str:
+    """``"MVAU_xnor_rtl_0$top.u_MVAU_xnor_rtl_0"`` (yosys-slang's name of a kept
+    instance's module) -> ``"u_MVAU_xnor_rtl_0"``."""
+    return module.split("$", 1)[1].rsplit(".", 1)[-1] if "$" in module else module
+
+
+def parse_stat(stat: dict, top: str | None = None) -> dict:
+    """Resource counts from ``stat -json`` output.
+
+    Returns:
+        dict with ``lut`` (all LUTs: logic + memory), ``lut_logic``,
+        ``lut_mem`` (LUT-RAM/SRL in LUT units), ``ff``, ``carry4``,
+        ``bram18``, ``bram36``, ``bram36_equiv`` (RAMB36 + RAMB18/2), ``dsp``,
+        ``muxf`` (MUXF7/F8) and ``cells`` (raw counts by type), all including
+        submodules; for a design with hierarchy also ``instances``: the same
+        counts (without ``cells``) per instance of ``top`` (instance name,
+        ``" xN"`` appended when N instances share one module).
+    """
+    mods = stat.get("modules", {})
+    key = f"\\{top}" if top and f"\\{top}" in mods else None
+    if key is None:
+        return dict(_counts({k: int(v) for k, v in stat.get("design", {}).get("num_cells_by_type", {}).items()}),
+                    cells={k: int(v) for k, v in stat.get("design", {}).get("num_cells_by_type", {}).items()})
+    memo: dict = {}
+    cells = _flat_cells(mods, key, memo)
+    res = dict(_counts(cells), cells=cells)
+    subs = {k: int(v) for k, v in mods[key].get("num_cells_by_type", {}).items() if f"\\{k}" in mods or k in mods}
+    if subs:
+        inst = {}
+        for k, v in subs.items():
+            c = _flat_cells(mods, f"\\{k}" if f"\\{k}" in mods else k, memo)
+            name = _instance_name(k) + (f" x{v}" if v > 1 else "")
+            inst[name] = _counts({t: n * v for t, n in c.items()})
+        res["instances"] = inst
+    return res
 
 
 def synthesize(
@@ -259,6 +294,7 @@ def synthesize(
     cache_dir: os.PathLike | str = DEFAULT_CACHE,
     timeout_s: float = 1800,
     read_args: str = "",
+    hierarchy: bool = False,
 ) -> dict:
     """Synthesize one kernel configuration with Yosys for Xilinx 7-series.
 
@@ -277,6 +313,10 @@ def synthesize(
         timeout_s: wall-clock limit of the yosys run in seconds.
         read_args: extra ``read_slang`` options (e.g. ``--allow-use-before-declare``
             for a stitched design; :mod:`xnorvit.flows.reports`).
+        hierarchy: keep the instance hierarchy (``read_slang
+            --best-effort-hierarchy``; yosys-slang otherwise flattens) and
+            return per-instance counts (``instances``). Optimization then stops
+            at instance boundaries, so totals differ from a flattened run.
 
     Returns:
         ``{"top", "parameters", "part", "tool", "lut", "lut_logic", "lut_mem",
@@ -289,6 +329,8 @@ def synthesize(
         SynthesisError: yosys failed or timed out (message holds the log tail).
     """
     parameters = dict(parameters or {})
+    if hierarchy:
+        read_args = f"{read_args} --best-effort-hierarchy".strip()
     srcs = [Path(s) for s in sources if Path(s).suffix != ".vlt"]
     for s in srcs:
         if not s.is_file():

@@ -153,12 +153,40 @@ def test_yosys_synthesis_of_a_stitched_design(tmp_path):
 
     b = make_build(tmp_path)
     xs.stitch(block_model(), b / "rtl", PART, top="block_top")
-    r = xr.synth_build(b)
+    r = xr.synth_build(b, per_layer=True)
     assert r["lut"] > 0 and r["ff"] > 0 and r["top"] == "block_top" and r["seconds"] > 0
     assert json.loads((b / "report" / "synth.json").read_text())["lut"] == r["lut"]
     assert xr.synth_build(b)["lut"] == r["lut"]
     s = xr.write_report(b)
     assert s["resource_source"] == "yosys" and s["lut"] == r["lut"] and s["bram36"] == r["bram36_equiv"]
+    # per layer: every node of the block, the streams, and their sum is the run's total
+    per = json.loads((b / "report" / "synth_layers.json").read_text())
+    assert set(per["layers"]) == {"DuplicateStreams_rtl_0", "PosAdd_rtl_0", "ResidualAdd_rtl_0"}
+    assert all(v["lut"] > 0 for v in per["layers"].values()) and per["streams"]["lut"] > 0
+    for k in ("lut", "ff"):
+        assert sum(v[k] for v in per["layers"].values()) + per["streams"][k] == per["total"][k]
+    assert "LUT (Yosys)" in (b / "report" / "index.md").read_text()
+
+
+def test_hierarchical_stat_is_summed_per_instance():
+    """Yosys ``stat -json`` of a design with kept hierarchy: totals include
+    the submodules, each instance of the top gets its own counts (a module
+    shared by two instances counted twice)."""
+    from xnorvit.flows.synth import parse_stat
+
+    stat = {"modules": {
+        "\\top": {"num_cells_by_type": {"LUT2": 1, "a$top.u_a": 1, "f$top.e0_fifo": 2}},
+        "\\a$top.u_a": {"num_cells_by_type": {"LUT6": 3, "FDRE": 4, "b$top.u_a.inner": 1, "DSP48E1": 1}},
+        "\\b$top.u_a.inner": {"num_cells_by_type": {"RAMB18E1": 1, "RAM32M": 2}},
+        "\\f$top.e0_fifo": {"num_cells_by_type": {"LUT3": 5, "RAMB36E1": 1}},
+    }}
+    r = parse_stat(stat, "top")
+    # top: 1 LUT2; u_a: 3 LUT6 + 2 RAM32M (4 LUTs each) + 1 DSP + RAMB18; two fifos: 5 LUT3 + RAMB36 each
+    assert r["lut"] == 1 + 3 + 8 + 10 and r["ff"] == 4 and r["dsp"] == 1 and r["bram36_equiv"] == 0.5 + 2
+    assert r["instances"]["u_a"]["lut"] == 11 and r["instances"]["u_a"]["bram36_equiv"] == 0.5
+    assert r["instances"]["e0_fifo x2"]["lut"] == 10 and r["instances"]["e0_fifo x2"]["bram36"] == 2
+    flat = parse_stat({"design": {"num_cells_by_type": {"LUT4": 7}}, "modules": {}}, "top")
+    assert flat["lut"] == 7 and "instances" not in flat
 
 
 def test_failed_verification_is_reported_without_measured_figures(tmp_path):
