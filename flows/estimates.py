@@ -25,16 +25,16 @@ the integer scalings and the comparator term are structural, not fitted).
 
 The stitched design adds one FIFO per stream and a width converter where the
 producer's and the consumer's stream widths differ (:mod:`xnorvit.flows.stitch`);
-:func:`stitch_estimates` prices them from Yosys xc7 runs of the two cores
-(``xnorvit synth stream_fifo|vpc``):
+:func:`stitch_estimates` prices them with structural models checked against
+Yosys xc7 runs of the two cores (``benchmarks/streams.py`` ->
+``benchmarks/results/streams.md``, measured vs modelled):
 
     FIFO, distributed (depth < BLOCK_FIFO_MIN_DEPTH):
         LUT = 15 + 4 * ceil(W/6) * ceil(depth/32)  [RAM32M: 32 x 6 bits in 4 LUTs]
-        (W=8 DEPTH=5: 23 LUT measured, 23 modelled)
-    FIFO, block RAM: LUT = 30, RAMB18 = best aspect of depth x W
+    FIFO, block RAM: LUT = 30 + 3 * ceil(log2(depth+1)), RAMB18 = best aspect of depth x W
     width converter (finn-rtllib vpc, N = lcm(PI, PO) bits):
-        wide -> narrow: LUT = 1.1 * N   (448 -> 7: 462 measured; 576 -> 192: 775)
-        narrow -> wide: LUT = 6 + N/16  (1 -> 64: 7; 2 -> 128: 8; 8 -> 256: 14; 16 -> 64: 22)
+        wide -> narrow: LUT = 1.1 * N   (a multiplexer per output bit)
+        narrow -> wide: LUT = 6 + N/16
         FF = N + 10 either way
 
 Before the FIFOs are sized by simulation their depths are guessed: a skip

@@ -19,9 +19,10 @@ def bivit_t(binary: bool = True, **overrides) -> BinaryViT:
     The stem is 8-bit integer arithmetic (DSP48 multipliers in hardware); 8
     rather than 16 channels quarters the second conv's multiplies and halves
     the patch embedding's, which brings the pynq-z2 accelerator at 20,000
-    frames/s within 70 % of the xc7z020's LUTs and block RAM, for 0.2 points
-    of held-out accuracy with 24 student epochs (95.1 %; 16 channels and 19
-    epochs: 95.3 %; 8 channels and 19 epochs: 93.9 %; one seed each).
+    frames/s within 70 % of the xc7z020's LUTs and block RAM
+    (``benchmarks/results/flow.json``); with 24 student epochs the held-out
+    accuracy is 95.1 % (``benchmarks/results/train.json``; 95.3 % with 16
+    channels and 19 epochs in its earlier version).
 
     Args:
         binary: binary student (True) or full-precision teacher (False).
