@@ -234,13 +234,13 @@ class _Streams:
         def pick(k):
             return override[1] if override is not None and override[0] == k else chosen[k]
 
-        src = self.index.get(e.src)
-        dst = self.index.get(e.dst)
-        sw = self.out_w[src][pick(src)][e.src_port] if src is not None else None
-        dw = self.in_w[dst][pick(dst)][e.dst_port] if dst is not None else None
+        src, dst = self.index.get(e.src), self.index.get(e.dst)
+        # a node without options keeps its width; the top's ports (None) take
+        # the width of the node behind them: no converter
+        sw = self.out_w[src][pick(src)][e.src_port] if src is not None else (e.src_bits if e.src else None)
+        dw = self.in_w[dst][pick(dst)][e.dst_port] if dst is not None else (e.dst_bits if e.dst else None)
         if sw is None and dw is None:
             return e.src_bits, e.dst_bits
-        # the top's ports take the width of the node behind them: no converter
         return (dw if sw is None else sw), (sw if dw is None else dw)
 
     def _cost(self, n: int, sw: int, dw: int) -> tuple[float, float, float]:
