@@ -185,3 +185,39 @@ def test_patch_embed_stem_geometry():
     assert PatchEmbed(8, 1, 2, 8, 4, 4, False, None).num_tokens == 16
     with pytest.raises(ValueError, match="not divisible by patch size 3"):
         PatchEmbed(28, 1, 3, 8, 4, 4, False, None)
+
+
+@pytest.mark.parametrize("cls,shape", [("BatchNorm1d", (3, 16, 49)), ("BatchNorm2d", (2, 16, 7, 7)), ("BatchNorm1d", (5, 16))])
+def test_batchnorm_eval_equals_onnxruntime_bit_for_bit(cls, shape):
+    """Eval-mode BatchNorm equals onnxruntime's BatchNormalization exactly
+    (the reference runs the ONNX node in onnxruntime); training mode is
+    torch's own; the ONNX export still emits one BatchNormalization node."""
+    import io
+
+    import onnx
+    import onnxruntime as rt
+
+    from xnorvit.model import layers
+
+    g = torch.Generator().manual_seed(3)
+    bn = getattr(layers, cls)(16)
+    with torch.no_grad():
+        bn.weight.copy_(torch.randn(16, generator=g))
+        bn.bias.copy_(torch.randn(16, generator=g))
+        bn.running_mean.copy_(torch.randn(16, generator=g))
+        bn.running_var.copy_(torch.rand(16, generator=g) * 4 + 0.01)
+    x = torch.randn(*shape, generator=g) * 3
+    bn.eval()
+    buf = io.BytesIO()
+    torch.onnx.export(bn, (x,), buf, dynamo=False, input_names=["x"], output_names=["y"])
+    model = onnx.load_from_string(buf.getvalue())
+    assert [n.op_type for n in model.graph.node] == ["BatchNormalization"]
+    ref = rt.InferenceSession(buf.getvalue()).run(None, {"x": x.numpy()})[0]
+    with torch.no_grad():
+        y = bn(x).numpy()
+        stock = torch.nn.functional.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps).numpy()
+    assert np.array_equal(y, ref)
+    assert not np.array_equal(stock, ref)  # the ulp differences the class exists for are present in this data
+    bn.train()
+    xb = torch.randn(*shape, generator=g)
+    assert torch.equal(bn(xb), torch.nn.functional.batch_norm(xb, None, None, bn.weight, bn.bias, True, 0.0, bn.eps))
