@@ -3,15 +3,19 @@
 Every configuration is trained on the real MNIST split (4,000 train / 1,000
 held-out test images) with the default :class:`xnorvit.model.train.Recipe`
 (FP teacher first, then the distilled binary student initialised from it)
-plus the recipe settings its paper prescribes (registry ``ModelSpec.recipe``:
-BiViT's cross-layer schedule, BHViT's oscillation regularizer), for 3 seeds.
-Reported per configuration: held-out accuracy mean and std over the seeds,
-the FP teachers' accuracy, the gap, parameters, binary MACs and real-valued
-operations per image (:func:`xnorvit.model.zoo.complexity.count_ops`), and
-the machine each figure came from.
+plus the recipe settings of its registry entry (``ModelSpec.recipe``: e.g.
+BHViT's oscillation regularizer, shorter schedules of the pyramid models),
+for 3 seeds. Reported per configuration: held-out accuracy mean and std over
+the seeds, the FP teachers' accuracy, the gap, parameters, binary MACs and
+real-valued operations per image
+(:func:`xnorvit.model.zoo.complexity.count_ops`), training seconds per run
+and the machine each figure came from.
 
 Chain (Le & Li 2023, Table 1, at our scale): binary DeiT -> +GAP -> +pooling
-branches -> +affine -> +pyramid (-> +RPReLU = binaryvit-t).
+branches -> +affine -> +pyramid (-> +RPReLU = binaryvit-t). ``--scale
+small`` runs it at half width and depth with a shorter recipe (the whole
+chain x 3 seeds in about an hour of one CPU core); entries are keyed
+``<config>`` (default scale) and ``<config>@small`` in ``ablation.json``.
 
 Three modes, each merging its part into ``benchmarks/results/ablation.json``
 and rewriting ``ablation.md``:
@@ -22,6 +26,8 @@ and rewriting ``ablation.md``:
     python benchmarks/ablation.py cpu-epoch
     # QONNX export + check_export of the trained seed-0 students on real MNIST
     python benchmarks/ablation.py export --checkpoints PATH.pt
+    # summarize job records (``--jsonl`` of earlier runs, e.g. split over sessions)
+    python benchmarks/ablation.py train --from-jsonl JOBS.jsonl [--scale small] [--configs ...]
     # only rewrite the Markdown from the JSON
     python benchmarks/ablation.py md
 
@@ -56,10 +62,10 @@ CONFIGS = [
     ("affine", "+ affine", "binary-deit-t", {"cls_token": False, "pool_branches": True, "affine": True}, {}, "chain"),
     ("pyramid", "+ pyramid", "binaryvit-t", {"act": "none"}, {}, "chain"),
     ("binaryvit", "+ RPReLU (= binaryvit-t)", "binaryvit-t", {}, {}, "chain"),
-    ("bivit", "bivit-t (cross-layer 0.3)", "bivit-t", {}, {"cross_layer": 0.3}, "zoo"),
+    ("bivit", "bivit-t", "bivit-t", {}, None, "zoo"),
     ("bhvit", "bhvit-t", "bhvit-t", {}, None, "zoo"),
     ("didbvit", "didbvit-t", "didbvit-t", {}, None, "zoo"),
-    ("bivit-nocl", "bivit-t without cross-layer (default)", "bivit-t", {}, {"cross_layer": 0.0}, "zoo"),
+    ("bivit-cl", "bivit-t with cross-layer binarization 0.3", "bivit-t", {}, {"cross_layer": 0.3}, "zoo"),
 ]
 #: ``--scale small``: the same mechanisms at about 1/6 of the compute (half
 #: the width, half the depth) and a shorter recipe, for a CPU-only machine
@@ -204,8 +210,15 @@ def _summarize(runs: list[dict]) -> dict:
         "teacher_accuracy_std": statistics.stdev(tacc) if len(tacc) > 1 else 0.0,
         "gap_points": round(100 * (tmean - mean), 2),
         "within_3_points": bool(100 * (tmean - mean) <= 3.0),
+        "train_seconds_mean": round(statistics.mean(r["teacher_train_seconds"] + r["student_train_seconds"] for r in runs), 1),
+        "train_seconds_max": round(max(r["teacher_train_seconds"] + r["student_train_seconds"] for r in runs), 1),
         "runs": runs,
     }
+
+
+def entry_key(key: str, scale: str) -> str:
+    """Key of a configuration's entry in ``ablation.json``: ``key`` at the default scale, ``key@small`` at the small one."""
+    return key if scale == "default" else f"{key}@{scale}"
 
 
 def cmd_train(args) -> None:
@@ -246,24 +259,23 @@ def cmd_train(args) -> None:
     else:
         for k, s in jobs:
             record(run_job(k, s, args.device, args.quick, args.save_dir, args.scale, args.dataset))
+    argv = sys.argv[1:]
+    if "--note" in argv:  # the note itself is stored beside, not in the command
+        i = argv.index("--note")
+        argv = argv[:i] + ["--note", "..."] + argv[i + 2 :]
+    command = "python benchmarks/ablation.py " + " ".join(argv)
     for k in keys:
-        entry = res["configs"].get(k, {})
+        ek = entry_key(k, args.scale)
+        entry = res["configs"].get(ek, {})
         entry.update(_static(k, args.scale, args.dataset))
         entry.update(_summarize(sorted(results[k], key=lambda r: r["seed"])))
         entry["machine"] = results[k][0]["machine"]
-        res["configs"][k] = entry
+        entry["command"] = command
+        res["configs"][ek] = entry
     if args.note:
         res["note"] = args.note
-    if args.from_jsonl:
-        argv = sys.argv[1:]
-        if "--note" in argv:  # the note itself is stored beside, not in the command
-            i = argv.index("--note")
-            argv = argv[:i] + ["--note", "..."] + argv[i + 2 :]
-        res["summarized_command"] = "python benchmarks/ablation.py " + " ".join(argv)
-    else:
-        res["train_command"] = "python benchmarks/ablation.py " + " ".join(sys.argv[1:])
+    if not args.from_jsonl:
         res["train_wall_seconds"] = round(time.time() - t0, 1)
-    res["scale"] = args.scale
     res["dataset_name"] = args.dataset
     if args.scale == "small":
         res["small_scale"] = {"hyperparameters": SMALL_HP, "recipe": SMALL_RECIPE}
@@ -376,25 +388,32 @@ def markdown(res: dict) -> str:
     lines = [f"# Binary ViT ablation and model zoo on real {res.get('dataset_name', 'mnist')} images", ""]
     lines.append(f"Dataset: {res.get('dataset', '?')}.")
     lines.append("")
-    lines.append(f"Held-out accuracy (mean ± std over the seeds listed), FP teacher of the same shape, per-image counts of the binary model. Command: `{res.get('train_command', '?')}`" + (f", summarized by `{res['summarized_command']}`." if res.get("summarized_command") else "."))
+    lines.append("Held-out accuracy (mean ± std over the seeds listed), FP teacher of the same shape (trained first, then distilled into the binary student it initialises), per-image counts of the binary model, training time of teacher + student per run (mean and max over the seeds; wall seconds of one single-threaded job, two jobs at once on this 2-core machine). The command of each row is in `ablation.json` (`configs.*.command`).")
     lines.append("")
-    if res.get("scale") == "small":
-        sm = res.get("small_scale", {})
-        lines.append(f"**Scale: small** (CPU-only machine): the same mechanisms at half width and half depth ({json.dumps(sm.get('hyperparameters'))}), recipe overrides {json.dumps(sm.get('recipe'))} on top of the default `Recipe` and each model's registry recipe. Parameters and counts below are those of the small configurations.")
-        lines.append("")
     if res.get("note"):
         lines += [res["note"], ""]
-    head = "| configuration | model | seeds | binary acc. % | FP teacher % | gap (points) | ≤ 3 points | params | binary MACs | real ops |"
-    sep = "|---|---|---|---|---|---|---|---|---|---|"
-    for group, title in (("chain", "## BinaryViT ablation chain (Le & Li 2023, Table 1, at our scale)"), ("zoo", "## The five models")):
-        lines += [title, "", head, sep]
-        keys = [c[0] for c in CONFIGS if c[5] == group] if group == "chain" else [ZOO[m] for m in ZOO if ZOO[m] in cfgs] + [c[0] for c in CONFIGS if c[5] == "zoo" and c[0] not in ZOO.values()]
-        for k in keys:
-            e = cfgs.get(k)
-            if not e or "test_accuracy_mean" not in e:
-                continue
+    head = "| configuration | model | seeds | binary acc. % | FP teacher % | gap (points) | ≤ 3 points | params | binary MACs | real ops | training s (mean / max) |"
+    sep = "|---|---|---|---|---|---|---|---|---|---|---|"
+    sm = res.get("small_scale", {})
+    sections = (
+        ("## The five models (default configurations)", [ZOO[m] for m in ZOO] + [c[0] for c in CONFIGS if c[5] == "zoo" and c[0] not in ZOO.values()], "default", ""),
+        ("## BinaryViT ablation chain (Le & Li 2023, Table 1, at our scale)", [c[0] for c in CONFIGS if c[5] == "chain"], "default", ""),
+        (
+            "## BinaryViT ablation chain, small scale",
+            [c[0] for c in CONFIGS if c[5] == "chain"],
+            "small",
+            f"The same mechanisms at half width and half depth ({json.dumps(sm.get('hyperparameters'))}), recipe overrides {json.dumps(sm.get('recipe'))} on top of the default `Recipe` and each model's registry recipe: the whole chain x 3 seeds fits a CPU-only session. Parameters and counts are those of the small configurations.",
+        ),
+    )
+    for title, keys, scale, text in sections:
+        rows = [cfgs[entry_key(k, scale)] for k in keys if "test_accuracy_mean" in cfgs.get(entry_key(k, scale), {})]
+        if not rows:
+            continue
+        lines += [title, ""] + ([text, ""] if text else []) + [head, sep]
+        for e in rows:
+            t = f"{e['train_seconds_mean']:.0f} / {e['train_seconds_max']:.0f}" if "train_seconds_mean" in e else "?"
             lines.append(
-                f"| {e['label']} | {e['model']} | {','.join(str(x) for x in e['seeds'])} | {_pct(e['test_accuracy_mean'])} ± {_pct(e['test_accuracy_std'])} | {_pct(e['teacher_accuracy_mean'])} ± {_pct(e['teacher_accuracy_std'])} | {e['gap_points']:.1f} | {'yes' if e['within_3_points'] else 'no'} | {e['parameters']:,} | {e['binary_macs'] / 1e6:.2f} M | {e['real_ops'] / 1e6:.2f} M |"
+                f"| {e['label']} | {e['model']} | {','.join(str(x) for x in e['seeds'])} | {_pct(e['test_accuracy_mean'])} ± {_pct(e['test_accuracy_std'])} | {_pct(e['teacher_accuracy_mean'])} ± {_pct(e['teacher_accuracy_std'])} | {e['gap_points']:.1f} | {'yes' if e['within_3_points'] else 'no'} | {e['parameters']:,} | {e['binary_macs'] / 1e6:.2f} M | {e['real_ops'] / 1e6:.2f} M | {t} |"
             )
         lines.append("")
     machines = sorted({e.get("machine", "?") for e in cfgs.values()})
@@ -425,7 +444,7 @@ def cmd_merge(args) -> None:
     new = json.loads(Path(args.src).read_text())
     for k, v in new["configs"].items():
         res["configs"][k] = v
-    for key in ("train_command", "train_wall_seconds", "dataset"):
+    for key in ("train_wall_seconds", "dataset", "small_scale"):
         if key in new:
             res[key] = new[key]
     _save(res)

@@ -70,6 +70,9 @@ MODELS: dict[str, ModelSpec] = {
         "pyramid ViT, GAP, avg-pooling branches, affine before adds, RPReLU, elastic attention",
         "Le & Li, BinaryViT, CVPRW 2023",
         f"not yet mapped: pooling branches, LayerScale, RPReLU, patch merging, {{0,alpha}} probabilities (supported: {_SUPPORTED})",
+        # 8 teacher + 13 student epochs keep a CPU run within 15 min: the 14x14-token first stage
+        # makes a student epoch ~52 s here (19 + 10 epochs took 1,216 s of training beside a second job)
+        {"teacher_epochs": 8, "epochs": 13},
     ),
     "bhvit-t": ModelSpec(
         "bhvit-t",
