@@ -440,7 +440,7 @@ def markdown(res: dict) -> str:
             lines += [res["cpu_timing_note"], ""]
     checks = res.get("export_checks", {})
     if checks:
-        lines += ["## QONNX export of the trained seed-0 students", "", f"Command: `{res.get('export_command', '?')}`.", "", "| model | real held-out test images | quantized tensors bit-exact | integer logits equal | test acc. reloaded % |", "|---|---|---|---|---|"]
+        lines += ["## QONNX export of the trained seed-0 students", "", f"Command: `{res.get('export_command', '?')}`. The first N held-out images, interleaved by class (N/10 of each digit).", "", "| model | real held-out test images | quantized tensors bit-exact | integer logits equal | test acc. reloaded % |", "|---|---|---|---|---|"]
         for m, s in checks.items():
             exact = f"{s['quant_tensors_bit_exact']}/{s['quant_tensors_checked']}" if not s.get("error") else f"MISMATCH: {s['error']}"
             lines.append(f"| {m} | {s['images']} ({s.get('dataset', 'mnist')}) | {exact} | {s['integer_logits_equal']} | {_pct(s['test_accuracy_reloaded'])} |")
