@@ -221,7 +221,9 @@ def _summarize(runs: list[dict]) -> dict:
         "within_3_points": bool(100 * (tmean - mean) <= 3.0),
         "train_seconds_mean": round(statistics.mean(r["teacher_train_seconds"] + r["student_train_seconds"] for r in runs), 1),
         "train_seconds_max": round(max(r["teacher_train_seconds"] + r["student_train_seconds"] for r in runs), 1),
-        "cpu_seconds_mean": round(statistics.mean(r["cpu_seconds"] for r in runs), 1) if all("cpu_seconds" in r for r in runs) else None,
+        # over the runs that recorded it (older job records have wall time only)
+        "cpu_seconds_mean": round(statistics.mean(cpu), 1) if (cpu := [r["cpu_seconds"] for r in runs if "cpu_seconds" in r]) else None,
+        "cpu_seconds_runs": len(cpu),
         "runs": runs,
     }
 
@@ -422,8 +424,9 @@ def markdown(res: dict) -> str:
         lines += [title, ""] + ([text, ""] if text else []) + [head, sep]
         for e in rows:
             t = f"{e['train_seconds_mean']:.0f} / {e['train_seconds_max']:.0f}" if "train_seconds_mean" in e else "?"
+            c = f"{e['cpu_seconds_mean']:.0f} ({e['cpu_seconds_runs']} of {len(e['seeds'])} runs)" if e.get("cpu_seconds_mean") else "-"
             lines.append(
-                f"| {e['label']} | {e['model']} | {','.join(str(x) for x in e['seeds'])} | {_pct(e['test_accuracy_mean'])} ± {_pct(e['test_accuracy_std'])} | {_pct(e['teacher_accuracy_mean'])} ± {_pct(e['teacher_accuracy_std'])} | {e['gap_points']:.1f} | {'yes' if e['within_3_points'] else 'no'} | {e['parameters']:,} | {e['binary_macs'] / 1e6:.2f} M | {e['real_ops'] / 1e6:.2f} M | {t} | {e.get('cpu_seconds_mean') or '-'} |"
+                f"| {e['label']} | {e['model']} | {','.join(str(x) for x in e['seeds'])} | {_pct(e['test_accuracy_mean'])} ± {_pct(e['test_accuracy_std'])} | {_pct(e['teacher_accuracy_mean'])} ± {_pct(e['teacher_accuracy_std'])} | {e['gap_points']:.1f} | {'yes' if e['within_3_points'] else 'no'} | {e['parameters']:,} | {e['binary_macs'] / 1e6:.2f} M | {e['real_ops'] / 1e6:.2f} M | {t} | {c} |"
             )
         lines.append("")
     machines = sorted({e.get("machine", "?") for e in cfgs.values()})
