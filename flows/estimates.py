@@ -50,7 +50,7 @@ import math
 from xnorvit.flows import finn_env
 from xnorvit.flows.boards import Board
 
-__all__ = ["stitch_estimates", "fifo_resources", "dwc_resources", "LUT_FIT", "FF_FIT", "mvau_luts", "mvau_ffs", "mvau_dsps", "mvau_bram18", "rom_bram18", "layer_estimates",
+__all__ = ["stitch_estimates", "fifo_resources", "dwc_resources", "stream_resources", "guess_depth", "LUT_FIT", "FF_FIT", "mvau_luts", "mvau_ffs", "mvau_dsps", "mvau_bram18", "rom_bram18", "layer_estimates",
            "estimate", "RESOURCES"]
 
 #: (constant, per PE*SIMD lane, per 64 ROM bits in LUTs) of the mvau_xnor LUT fit
@@ -193,6 +193,25 @@ def dwc_resources(src_bits: int, dst_bits: int) -> dict:
     return {"lut": int(round(lut)), "ff": n + 10, "bram36": 0.0}
 
 
+def guess_depth(skip: bool, frame_beats: int) -> int:
+    """FIFO depth (entries) of a stream before simulation sizes it: a whole
+    frame (``frame_beats`` beats at the consumer's width, at least
+    :data:`~xnorvit.flows.stitch.MIN_DEPTH`) on a residual skip (``skip``),
+    else ``MIN_DEPTH``; the guess of the module docstring."""
+    from xnorvit.flows.stitch import MIN_DEPTH
+
+    return max(MIN_DEPTH, int(frame_beats)) if skip else MIN_DEPTH
+
+
+def stream_resources(depth: int, src_bits: int, dst_bits: int) -> dict:
+    """LUT/FF/BRAM36 of one stitched stream: its FIFO of ``depth`` x
+    ``dst_bits`` (:func:`fifo_resources`) plus the width converter from
+    ``src_bits`` (:func:`dwc_resources`); the price both the estimate
+    (:func:`stitch_estimates`) and the folding search charge for a stream."""
+    f, d = fifo_resources(depth, dst_bits), dwc_resources(src_bits, dst_bits)
+    return {"lut": f["lut"] + d["lut"], "ff": f["ff"] + d["ff"], "bram36": f["bram36"]}
+
+
 def _skip_edges(model, edges) -> set[int]:
     """Indices of the streams from a DuplicateStreams to a join (a node with
     two streamed inputs), i.e. residual skips."""
@@ -225,7 +244,7 @@ def stitch_estimates(model, depths: dict[int, int] | None = None) -> list[dict]:
     Raises:
         xnorvit.flows.stitch.StitchError: the graph cannot be stitched.
     """
-    from xnorvit.flows.stitch import BLOCK_FIFO_MIN_DEPTH, MIN_DEPTH, edges_of
+    from xnorvit.flows.stitch import BLOCK_FIFO_MIN_DEPTH, edges_of
 
     edges = edges_of(model)
     skips = _skip_edges(model, edges)
@@ -233,12 +252,12 @@ def stitch_estimates(model, depths: dict[int, int] | None = None) -> list[dict]:
     for e in edges:
         depth = (depths or {}).get(e.index)
         if depth is None:
-            depth = e.dst_beats if e.index in skips else MIN_DEPTH
-        f, d = fifo_resources(depth, e.dst_bits), dwc_resources(e.src_bits, e.dst_bits)
+            depth = guess_depth(e.index in skips, e.dst_beats)
+        s = stream_resources(depth, e.src_bits, e.dst_bits)
         rows.append({"name": f"{e.name}:{e.tensor}", "op_type": "StreamFIFO" + ("+DWC" if e.dwc else ""),
                      "depth": int(depth), "block_ram": depth >= BLOCK_FIFO_MIN_DEPTH,
-                     "lut": int(f["lut"] + d["lut"]), "ff": int(f["ff"] + d["ff"]),
-                     "bram36": float(f["bram36"]), "dsp": 0, "uram": 0, "cycles": 0})
+                     "lut": int(s["lut"]), "ff": int(s["ff"]),
+                     "bram36": float(s["bram36"]), "dsp": 0, "uram": 0, "cycles": 0})
     return rows
 
 

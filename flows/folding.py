@@ -246,12 +246,10 @@ class _Streams:
     def _cost(self, n: int, sw: int, dw: int) -> tuple[float, float, float]:
         key = (n, sw, dw)
         if key not in self._cache:
-            from xnorvit.flows.estimates import dwc_resources, fifo_resources
-            from xnorvit.flows.stitch import MIN_DEPTH
+            from xnorvit.flows.estimates import guess_depth, stream_resources
 
-            depth = max(MIN_DEPTH, self.frame_bits[n] // dw) if self.skip[n] else MIN_DEPTH
-            f, d = fifo_resources(depth, dw), dwc_resources(sw, dw)
-            self._cache[key] = (float(f["lut"] + d["lut"]), float(f["bram36"]), 0.0)
+            s = stream_resources(guess_depth(self.skip[n], self.frame_bits[n] // dw), sw, dw)
+            self._cache[key] = (float(s["lut"]), float(s["bram36"]), 0.0)
         return self._cache[key]
 
     def total(self, chosen: list) -> list[float]:
