@@ -17,8 +17,21 @@ Every node of the graph is an RTL-backend op with FINN's port names
    attention block hold a whole frame);
 4. writes ``OUT/<top>.sv`` (ports ``ap_clk``, ``ap_rst_n``, ``s_axis_*``,
    ``m_axis_*``, ``tdata`` padded to a multiple of 8 bits, payload in the
-   low bits), ``OUT/filelist.f`` (compile order, absolute paths, Verilator
-   ``.vlt`` waivers first) and ``OUT/stitch.json`` (edges, widths, depths).
+   low bits), ``OUT/filelist.f`` (compile order, paths relative to ``OUT``,
+   Verilator ``.vlt`` waivers first) and ``OUT/stitch.json`` (edges, widths,
+   depths).
+
+Relocatable: ``OUT`` is self-contained. Sources from outside it (the
+repository's ``rtl/`` kernels, finn-rtllib's ``vpc``) are copied into
+``OUT/lib/`` (finn-rtllib's below ``OUT/lib/finn-rtllib/``), every path in ``filelist.f``/``stitch.json`` is relative to
+``OUT``, and no generated file names a memory file by absolute path: the
+top has one parameter ``MEM_ROOT`` (a path prefix ending in ``/`` that
+names ``OUT``; default ``""``, i.e. relative to the tool's working
+directory) and hands each node ``MEM_ROOT + "nodes/<node>/"`` (xnorvit
+wrappers' ``MEM_DIR``, finn-rtllib thresholding's ``THRESHOLDS_PATH``).
+The simulator (:func:`mem_root_parameter`), Yosys
+(:func:`xnorvit.flows.reports.synth_build`) and the Vivado step set it, so a
+moved or copied build reads its own memories.
 
 Edge ``k`` is visible at the top level as ``e<k>_tdata/_tvalid/_tready``
 (producer side, the producer's payload bits): the per-layer taps that
@@ -50,7 +63,8 @@ import numpy as np
 from xnorvit.flows import finn_env
 
 __all__ = ["BLOCK_FIFO_MIN_DEPTH", "Edge", "StitchError", "Stitched", "edges_of", "generate_nodes", "write_top", "stitch", "round_depth",
-           "load_stitched", "fix_threshold_types", "resize", "pack_beats", "unpack_beats", "DEFAULT_TOP"]
+           "load_stitched", "fix_threshold_types", "resize", "pack_beats", "unpack_beats", "DEFAULT_TOP", "MEM_ROOT",
+           "mem_root_parameter"]
 
 DEFAULT_TOP = "xnorvit_accel"
 REPO_RTL_DIR = Path(__file__).resolve().parent.parent / "rtl"
@@ -62,6 +76,10 @@ MIN_DEPTH = 2
 #: a 3,136-entry residual skip of 8-bit beats costs ~600 LUTs of LUT-RAM plus
 #: read multiplexers, or one RAMB36
 BLOCK_FIFO_MIN_DEPTH = 256
+#: the stitched top's parameter naming the directory of its memory files (see module doc)
+MEM_ROOT = "MEM_ROOT"
+#: sub-directory of OUT holding copies of the sources from outside OUT
+LIB_DIR = "lib"
 #: finn-plus RTL ops with AXI-lite configuration ports (tied off: configuration is static)
 _AXILITE_OPS = ("Thresholding_rtl", "FMPadding_rtl")
 
@@ -100,20 +118,34 @@ class Edge:
 
 @dataclass
 class Stitched:
-    """A stitched design: top name, its files, its edges."""
+    """A stitched design: top name, its files, its edges.
+
+    ``rel_files`` are relative to ``out`` (as in ``filelist.f``); ``files``
+    are the same resolved against ``out``.
+    """
 
     out: Path
     top: str
     edges: list[Edge]
-    files: list[str]
+    rel_files: list[str]
     in_bits: int
     out_bits: int
     in_beats: int
     out_beats: int
 
     @property
+    def files(self) -> list[str]:
+        """Absolute paths of the sources in compile order."""
+        return [str(self.out / f) for f in self.rel_files]
+
+    @property
     def top_file(self) -> Path:
         return self.out / f"{self.top}.sv"
+
+    @property
+    def mem_root(self) -> str:
+        """The value of the top's ``MEM_ROOT`` for this location: ``out`` resolved, with a trailing ``/``."""
+        return f"{Path(self.out).resolve()}/"
 
     def depths(self) -> dict[str, int]:
         return {f"{e.name}:{e.tensor}": e.depth for e in self.edges}
@@ -244,10 +276,11 @@ def generate_nodes(model, out: Path, fpgapart: str, clk_ns: float = 10.0,
     return files
 
 
-def _file_list(node_files: dict[str, list[str]]) -> list[str]:
+def _file_list(node_files: dict[str, list[str]], out: Path) -> list[str]:
     """Compile order: Verilator waivers, packages, shared kernels (deduplicated
     by file name: the per-node copies of a repository kernel are identical),
-    the FIFO and DWC cores, then the node files."""
+    the FIFO and DWC cores, then the node files. Files from outside ``out``
+    are copied into ``out/lib/``; the paths returned are relative to ``out``."""
     seen, ordered = set(), []
     extra = [str(REPO_RTL_DIR / "stream_fifo.sv"), _vpc_path()]
     all_files = extra + [f for fs in node_files.values() for f in fs]
@@ -259,7 +292,19 @@ def _file_list(node_files: dict[str, list[str]]) -> list[str]:
         seen.add(base)
         ordered.append(f)
     vlt = [str(REPO_RTL_DIR / v) for v in ("stream_dwc.vlt", "thresholding_axis.vlt") if (REPO_RTL_DIR / v).exists()]
-    return vlt + ordered
+    out = out.resolve()
+    rtllib = finn_env.finn_rtllib().resolve()
+    rel = []
+    for f in vlt + ordered:
+        p = Path(f).resolve()
+        if not p.is_relative_to(out):
+            # finn-rtllib files keep their path below lib/finn-rtllib/ (the .vlt waivers match it)
+            dst = out / LIB_DIR / ("finn-rtllib" / p.relative_to(rtllib) if p.is_relative_to(rtllib) else p.name)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(p, dst)
+            p = dst
+        rel.append(p.relative_to(out).as_posix())
+    return rel
 
 
 def _vpc_path() -> str:
@@ -293,12 +338,23 @@ def _node_ports(model, n, edges_in: dict, edges_out: dict) -> str:
     return ",\n        ".join(conns)
 
 
-def _node_params(n, node_dir: Path) -> str:
-    """Parameter overrides of an instance: FINN's thresholding reads its
-    memories from a path relative to the simulator's cwd; make it absolute."""
+def _node_params(n) -> str:
+    """Parameter overrides of an instance: the node's memory files are under
+    ``MEM_ROOT + "nodes/<node>/"`` (finn-rtllib thresholding takes a file-name
+    prefix, xnorvit's MVAU and position-add wrappers a directory)."""
+    d = f"nodes/{n.name}/"
     if n.op_type == "Thresholding_rtl":
-        return f' #(.THRESHOLDS_PATH("{(node_dir / n.name).resolve()}_"))'
+        return f' #(.THRESHOLDS_PATH({{{MEM_ROOT}, "{d}{n.name}_"}}))'
+    param = getattr(type(_custom(n)), "mem_dir_param", None)
+    if param:
+        return f' #(.{param}({{{MEM_ROOT}, "{d}"}}))'
     return ""
+
+
+def mem_root_parameter(st: "Stitched") -> dict[str, str]:
+    """HDL parameters that point the top at ``st.out``'s memory files
+    (``{"MEM_ROOT": '"<out>/"'}``, quoted as Verilator's ``-G`` wants a string)."""
+    return {MEM_ROOT: f'"{st.mem_root}"'}
 
 
 def write_top(model, edges: list[Edge], out: Path, top: str = DEFAULT_TOP, monitor: bool = True) -> Path:
@@ -315,7 +371,9 @@ def write_top(model, edges: list[Edge], out: Path, top: str = DEFAULT_TOP, monit
          f"// s_axis: {ein.src_bits} payload bits x {ein.src_beats} beats per frame (padded to {iw});",
          f"// m_axis: {eout.dst_bits} payload bits x {eout.dst_beats} beats per frame (padded to {ow}).",
          "// Stream e<k>: producer -> [DWC] -> FIFO(depth) -> consumer; e<k>_t* is the producer side.",
-         f"module {top} (", "    input  logic ap_clk,", "    input  logic ap_rst_n,",
+         f"// {MEM_ROOT}: path prefix (ending in /) of this directory, where nodes/<node>/ hold the memory files",
+         "// ($readmemh); \"\" reads them relative to the tool's working directory.",
+         f"module {top} #(", f'    parameter string {MEM_ROOT} = ""', ") (", "    input  logic ap_clk,", "    input  logic ap_rst_n,",
          f"    input  logic [{iw - 1}:0] s_axis_tdata,", "    input  logic s_axis_tvalid,",
          "    output logic s_axis_tready,", f"    output logic [{ow - 1}:0] m_axis_tdata,",
          "    output logic m_axis_tvalid,", "    input  logic m_axis_tready", ");",
@@ -376,9 +434,8 @@ def write_top(model, edges: list[Edge], out: Path, top: str = DEFAULT_TOP, monit
     edges_out = {(e.src, e.src_port): e for e in edges if e.src is not None}
     for n in model.graph.node:
         inst = _custom(n)
-        node_dir = Path(inst.get_nodeattr("code_gen_dir_ipgen"))
         L.append(f"    // {n.name}: {n.op_type}")
-        L.append(f"    {inst.get_nodeattr('gen_top_module') or n.name}{_node_params(n, node_dir)} u_{n.name} (")
+        L.append(f"    {inst.get_nodeattr('gen_top_module') or n.name}{_node_params(n)} u_{n.name} (")
         L.append(f"        {_node_ports(model, n, edges_in, edges_out)});")
         L.append("")
     L.append("endmodule")
@@ -388,17 +445,27 @@ def write_top(model, edges: list[Edge], out: Path, top: str = DEFAULT_TOP, monit
 
 
 def _write_meta(st: Stitched) -> None:
-    (st.out / "filelist.f").write_text("\n".join(st.files) + "\n")
-    meta = {"top": st.top, "top_file": str(st.top_file), "files": st.files, "in_bits": st.in_bits,
+    (st.out / "filelist.f").write_text("\n".join(st.rel_files) + "\n")
+    meta = {"top": st.top, "top_file": st.top_file.name, "files": st.rel_files, "mem_root_parameter": MEM_ROOT,
+            "in_bits": st.in_bits,
             "out_bits": st.out_bits, "in_beats": st.in_beats, "out_beats": st.out_beats,
             "edges": [asdict(e) for e in st.edges]}
     (st.out / "stitch.json").write_text(json.dumps(meta, indent=1) + "\n")
 
 
 def load_stitched(out: os.PathLike | str) -> Stitched:
-    """Read back a stitched design from ``OUT/stitch.json``."""
-    out = Path(out)
+    """Read back a stitched design from ``OUT/stitch.json`` (paths resolved against ``OUT``, wherever it now is).
+
+    Raises:
+        StitchError: ``OUT/stitch.json`` is missing, or the design predates
+            relocatable builds (absolute paths).
+    """
+    out = Path(out).resolve()
+    if not (out / "stitch.json").is_file():
+        raise StitchError(f"{out}/stitch.json missing: not a stitched design (run `xnorvit build`)")
     meta = json.loads((out / "stitch.json").read_text())
+    if any(Path(f).is_absolute() for f in meta["files"]):
+        raise StitchError(f"{out} was stitched by an older xnorvit (absolute paths); run `xnorvit build` again")
     edges = [Edge(**e) for e in meta["edges"]]
     return Stitched(out, meta["top"], edges, meta["files"], meta["in_bits"], meta["out_bits"], meta["in_beats"],
                     meta["out_beats"])
@@ -411,8 +478,10 @@ def stitch(model, out: os.PathLike | str, fpgapart: str, top: str = DEFAULT_TOP,
     the sizing simulation starts from).
 
     ``model`` (a folded hardware graph, ModelWrapper or path) gets each
-    node's ``code_gen_dir_ipgen``; ``out`` receives ``nodes/``, ``<top>.sv``,
-    ``filelist.f``, ``stitch.json``.
+    node's ``code_gen_dir_ipgen``; ``out`` receives ``nodes/``, ``lib/``,
+    ``<top>.sv``, ``filelist.f``, ``stitch.json`` and ``hw_stitched.onnx``
+    (whose ``code_gen_dir_ipgen``/``ipgen_path``/``ip_path`` name
+    ``nodes/<node>`` relative to ``out``, so it stays valid when ``out`` moves).
     """
     finn_env.setup()
     from qonnx.core.modelwrapper import ModelWrapper
@@ -430,10 +499,20 @@ def stitch(model, out: os.PathLike | str, fpgapart: str, top: str = DEFAULT_TOP,
     gin = model.graph.input[0].name
     ein = next(e for e in edges if e.src is None and e.tensor == gin)
     eout = next(e for e in edges if e.dst is None)
-    st = Stitched(out, top, edges, _file_list(node_files) + [str(out / f"{top}.sv")], ein.src_bits, eout.dst_bits,
+    st = Stitched(out, top, edges, _file_list(node_files, out) + [f"{top}.sv"], ein.src_bits, eout.dst_bits,
                   ein.src_beats, eout.dst_beats)
     _write_meta(st)
-    model.save(str(out / "hw_stitched.onnx"))
+    import copy
+
+    saved = ModelWrapper(copy.deepcopy(model.model))
+    for n in saved.graph.node:
+        inst = _custom(n)
+        for attr in ("code_gen_dir_ipgen", "ipgen_path", "ip_path"):
+            try:
+                inst.set_nodeattr(attr, f"nodes/{n.name}")
+            except AttributeError:
+                pass
+    saved.save(str(out / "hw_stitched.onnx"))
     return st
 
 

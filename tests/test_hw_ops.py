@@ -8,6 +8,7 @@ generated RTL wrappers."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -437,8 +438,10 @@ def _shim(inst, ins, outs) -> str:
     for j, w in enumerate(outs):
         ports += [f"output logic [{w - 1}:0] m_axis{j}_tdata", f"output logic m_axis{j}_tvalid", f"input logic m_axis{j}_tready"]
         conns += [f".out{j}_V_TDATA(m_axis{j}_tdata)", f".out{j}_V_TVALID(m_axis{j}_tvalid)", f".out{j}_V_TREADY(m_axis{j}_tready)"]
+    param = getattr(type(inst), "mem_dir_param", None)  # memories: the node's own directory
+    mem = f' #(.{param}("{Path(inst.get_nodeattr("code_gen_dir_ipgen")).resolve()}/"))' if param else ""
     return ("module xv_shim (\n    " + ",\n    ".join(ports) + "\n);\n    "
-            + f"{inst.get_nodeattr('gen_top_module')} u_dut (\n        " + ",\n        ".join(conns) + ");\nendmodule\n")
+            + f"{inst.get_nodeattr('gen_top_module')}{mem} u_dut (\n        " + ",\n        ".join(conns) + ");\nendmodule\n")
 
 
 COCOTB_CASES = {

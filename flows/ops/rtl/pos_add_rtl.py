@@ -3,7 +3,8 @@
 
 ``generate_hdl`` writes the table as ``<node>_pos.hex`` (``$readmemh``,
 :func:`~xnorvit.flows.ops.pos_add.pos_table_hex`) beside the wrapper and
-passes its absolute path as ``INIT_FILE``. Wrapper: ``in0_V`` = x,
+passes ``MEM_DIR + "<node>_pos.hex"`` as ``INIT_FILE`` (``MEM_DIR``: a
+wrapper parameter the stitched top sets; see :mod:`xnorvit.flows.stitch`). Wrapper: ``in0_V`` = x,
 ``out0_V``, ``PE*W`` bits each; the table is no stream.
 """
 
@@ -19,6 +20,7 @@ class PosAdd_rtl(PosAdd, XnorvitRTLBackend):
     """RTL variant of ``PosAdd`` (domain ``xnorvit.flows.ops.rtl``)."""
 
     rtl_sources = ("lanes_add_sat.sv", "stream_pos_add.sv")
+    mem_dir_param = "MEM_DIR"
 
     def table_file(self, code_gen_dir):
         return code_gen_dir / f"{self.top_module_name()}_pos.hex"
@@ -35,7 +37,7 @@ class PosAdd_rtl(PosAdd, XnorvitRTLBackend):
         n = pe * w
         return (f"    logic [{n - 1}:0] sum_data;\n"
                 f"    stream_pos_add #(.T({t}), .C({c}), .PE({pe}), .W({w}),\n"
-                f"        .INIT_FILE(\"{self.table_file(code_gen_dir).resolve()}\")) u_kernel (\n"
+                f"        .INIT_FILE({{MEM_DIR, \"{self.table_file(code_gen_dir).name}\"}})) u_kernel (\n"
                 f"        .clk(ap_clk), .rst(rst),\n"
                 f"        .s_axis_tdata(in0_V_TDATA[{n - 1}:0]), .s_axis_tvalid(in0_V_TVALID), .s_axis_tready(in0_V_TREADY),\n"
                 f"        .m_axis_tdata(sum_data), .m_axis_tvalid(out0_V_TVALID), .m_axis_tready(out0_V_TREADY));\n"
