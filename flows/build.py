@@ -13,6 +13,7 @@ model's integer logits on real held-out images. Writes ``OUT/``:
 ``estimates.md``      the same as a table
 ``check.json``        images checked, bit-exact count, argmax agreement, accuracy
 ``compile.json``      inputs (run, board, target fps, fclk) and stage op counts
+``manifest.json``     sha256 of every file above, written last (:mod:`xnorvit.flows.manifest`)
 
 Nothing is written until every check passed: the directory is assembled as
 ``OUT.partial-*`` and renamed; an existing ``OUT`` is kept unless ``force``.
@@ -191,11 +192,14 @@ def compile_run(run: os.PathLike | str, out: os.PathLike | str, board: str = "py
         (tmp / "estimates.md").write_text(estimates_markdown(est))
         if check is not None:
             (tmp / "check.json").write_text(json.dumps(check, indent=2) + "\n")
-        summary = {"run": str(run), "board": b.name, "part": b.part, "fclk_mhz": fclk_mhz, "target_fps": target_fps,
+        summary = {"run": str(run.resolve()), "board": b.name, "part": b.part, "fclk_mhz": fclk_mhz, "target_fps": target_fps,
                    "folding": str(folding) if folding else None, "ii_cycles": est["ii_cycles"], "fps": est["fps"],
                    "util": est["util"], "total": est["total"], "check": check,
                    "op_counts": dict(xc.op_counts(folded)), "seconds": round(time.time() - t0, 1)}
         (tmp / "compile.json").write_text(json.dumps(summary, indent=2) + "\n")
+        from xnorvit.flows.manifest import write_manifest
+
+        write_manifest(tmp)  # last: a directory with a manifest is a finished build
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -123,6 +123,7 @@ def _flow_errors():
     verification that does not reproduce PyTorch exits 1."""
     from xnorvit.flows.build import CompileError, OutputExistsError
     from xnorvit.flows.folding import FoldingError
+    from xnorvit.flows.manifest import ManifestError
     from xnorvit.flows.sim import SimulationError
     from xnorvit.flows.stitch import StitchError
     from xnorvit.flows.transforms import UnsupportedNodeError
@@ -130,7 +131,7 @@ def _flow_errors():
 
     try:
         yield
-    except (OutputExistsError, FileNotFoundError, FoldingError, UnsupportedNodeError) as exc:
+    except (OutputExistsError, FileNotFoundError, FoldingError, UnsupportedNodeError, ManifestError) as exc:
         _fail(str(exc))
     except KeyError as exc:
         _fail(str(exc.args[0]))
@@ -199,16 +200,19 @@ def build_cmd(
 def verify_cmd(
     build: Path = typer.Argument(..., help="a build directory (xnorvit build)"),
     images: int = typer.Option(100, help="real test images simulated"),
+    accept_edits: bool = typer.Option(False, "--accept-edits", help="record the build's current files in its "
+                                      "manifest (after a deliberate edit) and verify the edited design"),
 ) -> None:
-    """Simulate real test images through the stitched RTL (cocotb + Verilator, random
-    idle/backpressure); every output must equal PyTorch bit for bit. Writes
-    BUILD/report/summary.json; exits 1 naming the first diverging layer on a mismatch."""
+    """Check BUILD/manifest.json, then simulate real test images through the build's
+    own RTL and memory files (cocotb + Verilator, random idle/backpressure); every
+    output must equal PyTorch bit for bit. Writes BUILD/report/summary.json; exits 1
+    naming the first diverging layer on a mismatch, 2 if files differ from the manifest."""
     from xnorvit.flows.verify import verify_build
 
     if images < 1:
         _fail("--images must be >= 1")
     with _flow_errors():
-        s = verify_build(build, images, log=typer.echo)
+        s = verify_build(build, images, accept_edits=accept_edits, log=typer.echo)
     typer.echo(f"verified {build}: {s['images_bit_exact']}/{s['images_verified']} images bit-exact, accuracy "
                f"{100 * s['hw_accuracy']:.1f}%, II {s['ii_cycles']} cycles ({s['fps']:.0f} frames/s at "
                f"{s['fclk_mhz']:g} MHz), latency {s['latency_cycles']} cycles")
@@ -222,18 +226,22 @@ def report_cmd(
     synth_timeout: float = typer.Option(3600, help="seconds Yosys may run"),
     per_layer: bool = typer.Option(False, "--per-layer", help="with --synth: a second Yosys run that keeps the "
                                    "hierarchy, for per-layer LUT/FF/BRAM/DSP columns (about twice the time)"),
+    accept_edits: bool = typer.Option(False, "--accept-edits", help="record the build's current files in its "
+                                      "manifest (after a deliberate edit)"),
 ) -> None:
     """Write BUILD/report/{summary.json, index.md} and plots (per-layer LUT and
     cycles with the II line, board utilization) from the build's estimates,
     verification and (with --synth, or from an earlier --synth) Yosys figures."""
+    from xnorvit.flows.manifest import ManifestError
     from xnorvit.flows.reports import ReportError, write_report
     from xnorvit.flows.synth import SynthesisError
 
     try:
         if per_layer and not synth:
             raise ReportError("--per-layer needs --synth (it is a second Yosys run)")
-        s = write_report(build, synth=synth, synth_timeout_s=synth_timeout, log=typer.echo, per_layer=per_layer)
-    except ReportError as exc:
+        s = write_report(build, synth=synth, synth_timeout_s=synth_timeout, log=typer.echo, per_layer=per_layer,
+                         accept_edits=accept_edits)
+    except (ReportError, ManifestError) as exc:
         _fail(str(exc))
     except SynthesisError as exc:
         _fail(str(exc).splitlines()[0], code=1)

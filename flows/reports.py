@@ -20,8 +20,11 @@ Outputs::
 
 Yosys (:func:`synth_build`): ``read_slang`` of the stitched top's file list
 and ``synth_xilinx -family xc7`` (the machinery of :mod:`xnorvit.flows.synth`,
-cached inside the build directory, so a rebuilt directory never reuses stale
-figures). ``read_slang`` gets ``--allow-use-before-declare``: finn-rtllib's
+cached inside the build directory under a key that covers the sources and
+the memory files, so a rebuilt or edited directory never reuses stale
+figures). The top's ``MEM_ROOT`` is set to the build's ``rtl/`` relative to
+the Yosys work directory, so a moved build synthesizes its own memories (a
+missing memory file is a Yosys error). ``read_slang`` gets ``--allow-use-before-declare``: finn-rtllib's
 SWG wrapper template declares ``IN_WIDTH_PADDED`` after the port list that
 uses it. yosys-slang flattens the design, so the totals come from a
 flattened run; ``per_layer`` adds a second run with ``--best-effort-hierarchy``
@@ -173,29 +176,27 @@ def write_summary(build: os.PathLike | str) -> dict:
 
 
 # ------------------------------------------------------------------------------------------ Yosys
-def _staged_sources(build: Path) -> tuple[str, list[Path], Path]:
-    """(top, source files, cache dir) of ``build``'s stitched design for Yosys."""
-    meta = _read(build / "rtl" / "stitch.json", f"run `xnorvit build RUN --out {build}` first (stitched RTL)")
-    cache = build / "report" / "synth"
-    # yowasp mounts its own /tmp, so the memory files the generated HDL names by
-    # absolute path are named relative to the yosys work dir CACHE/<top>-<hash>/
-    # instead (staged copies of the files under BUILD; the rest as they are)
-    staged = cache / "staged"
-    if staged.exists():
-        import shutil
+#: the stitched top's MEM_ROOT for Yosys: yowasp mounts its own /tmp, so memory
+#: files are named relative to the yosys work dir BUILD/report/synth/<top>-<hash>/
+_YOSYS_MEM_ROOT = "../../../rtl/"
 
-        shutil.rmtree(staged)
-    staged.mkdir(parents=True)
-    files = []
-    for i, f in enumerate(x for x in meta["files"] if not x.endswith(".vlt")):
-        p = Path(f)
-        if p.resolve().is_relative_to(build):
-            dst = staged / f"{i:03d}" / p.name  # the file name is kept (synth.SOURCE_PATCHES go by it)
-            dst.parent.mkdir()
-            dst.write_text(p.read_text().replace(f'"{build}/', '"../../../'))
-            p = dst
-        files.append(p)
-    return meta["top"], files, cache
+
+def _stitched_sources(build: Path) -> tuple[str, list[Path], Path, list[Path], str]:
+    """(top, source files, cache dir, memory files, read_slang arguments) of
+    ``build``'s stitched design for Yosys; the memory files (everything
+    under ``rtl/nodes`` that is not HDL) are part of the cache key."""
+    _read(build / "rtl" / "stitch.json", f"run `xnorvit build RUN --out {build}` first (stitched RTL)")
+    from xnorvit.flows.stitch import MEM_ROOT, StitchError, load_stitched
+
+    try:
+        st = load_stitched(build / "rtl")
+    except StitchError as exc:
+        raise ReportError(str(exc)) from None
+    files = [Path(f) for f in st.files if not f.endswith(".vlt")]
+    hdl = {".sv", ".v", ".vh", ".svh", ".vlt"}
+    mems = sorted(p for p in (build / "rtl" / "nodes").rglob("*") if p.is_file() and p.suffix not in hdl)
+    read_args = f'--allow-use-before-declare -G {MEM_ROOT}="{_YOSYS_MEM_ROOT}"'
+    return st.top, files, build / "report" / "synth", mems, read_args
 
 
 _PER_LAYER_KEYS = ("lut", "ff", "bram36_equiv", "dsp")
@@ -219,11 +220,11 @@ def synth_build(build: os.PathLike | str, timeout_s: float = 3600, log: Callable
 
     log = log or (lambda s: None)
     build = Path(build).resolve()
-    top, files, cache = _staged_sources(build)
+    top, files, cache, mems, read_args = _stitched_sources(build)
     part = _read(build / "compile.json", "")["part"]
     log(f"yosys synth_xilinx -family xc7 of {top} ({len(files)} files); this can take a while")
-    r = synthesize(top, files, {}, part=part, cache_dir=cache, timeout_s=timeout_s,
-                   read_args="--allow-use-before-declare")
+    r = synthesize(top, files, {}, part=part, cache_dir=cache, timeout_s=timeout_s, read_args=read_args,
+                   key_files=mems)
     seconds = r.get("seconds")  # yosys wall time of the run that made the (possibly cached) figures
     r = {k: v for k, v in r.items() if k != "cached"}
     (build / "report").mkdir(exist_ok=True)
@@ -231,8 +232,8 @@ def synth_build(build: os.PathLike | str, timeout_s: float = 3600, log: Callable
     log(f"yosys: LUT {r['lut']} FF {r['ff']} BRAM36 {r['bram36_equiv']:g} DSP {r['dsp']} ({seconds} s)")
     if per_layer:
         log("yosys again, hierarchy kept, for per-layer figures")
-        h = synthesize(top, files, {}, part=part, cache_dir=cache, timeout_s=timeout_s,
-                       read_args="--allow-use-before-declare", hierarchy=True)
+        h = synthesize(top, files, {}, part=part, cache_dir=cache, timeout_s=timeout_s, read_args=read_args,
+                       hierarchy=True, key_files=mems)
         layers, streams = {}, {k: 0 for k in _PER_LAYER_KEYS}
         for inst, c in h.get("instances", {}).items():
             if inst.startswith("u_"):
@@ -430,18 +431,25 @@ def _markdown(d: dict, s: dict) -> str:
 
 
 def write_report(build: os.PathLike | str, synth: bool = False, synth_timeout_s: float = 3600,
-                 log: Callable[[str], None] | None = None, per_layer: bool = False) -> dict:
-    """``xnorvit report``: optionally synthesize (:func:`synth_build`, with
+                 log: Callable[[str], None] | None = None, per_layer: bool = False,
+                 accept_edits: bool = False) -> dict:
+    """``xnorvit report``: check ``BUILD/manifest.json``
+    (:func:`xnorvit.flows.manifest.check_manifest`, ``accept_edits`` records
+    deliberate edits), optionally synthesize (:func:`synth_build`, with
     ``per_layer`` also per layer), then write ``report/summary.json``,
     ``report/index.md`` and the plots. Returns the summary.
 
     Raises:
         ReportError: missing build directory or files.
+        ManifestError: the build's files differ from its manifest (named), or it has none.
         SynthesisError: ``synth`` and Yosys failed.
     """
+    from xnorvit.flows.manifest import check_manifest
+
     log = log or (lambda s: None)
     build = Path(build)
     load(build)  # fail before a long synthesis
+    check_manifest(build, accept_edits=accept_edits)
     if synth:
         synth_build(build, synth_timeout_s, log=log, per_layer=per_layer)
     d = load(build)

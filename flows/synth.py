@@ -175,7 +175,8 @@ def _file_params(parameters: Mapping[str, object]) -> dict[str, list[Path]]:
     return out
 
 
-def _key(top: str, sources: Sequence[Path], parameters: Mapping[str, object], files: dict, script: str) -> str:
+def _key(top: str, sources: Sequence[Path], parameters: Mapping[str, object], files: dict, script: str,
+         key_files: Sequence[os.PathLike | str] = ()) -> str:
     h = hashlib.sha256()
     h.update(CACHE_VERSION.encode())
     h.update(top.encode())
@@ -197,6 +198,9 @@ def _key(top: str, sources: Sequence[Path], parameters: Mapping[str, object], fi
     for s in sources:
         h.update(Path(s).name.encode())
         h.update(preprocess_source(s).encode())
+    for f in key_files:
+        h.update(Path(f).name.encode())
+        h.update(Path(f).read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -295,6 +299,7 @@ def synthesize(
     timeout_s: float = 1800,
     read_args: str = "",
     hierarchy: bool = False,
+    key_files: Sequence[os.PathLike | str] = (),
 ) -> dict:
     """Synthesize one kernel configuration with Yosys for Xilinx 7-series.
 
@@ -317,6 +322,9 @@ def synthesize(
             --best-effort-hierarchy``; yosys-slang otherwise flattens) and
             return per-instance counts (``instances``). Optimization then stops
             at instance boundaries, so totals differ from a flattened run.
+        key_files: further files whose bytes the result depends on (e.g.
+            memory files the sources read with ``$readmemh`` through
+            ``read_args`` parameters); part of the cache key.
 
     Returns:
         ``{"top", "parameters", "part", "tool", "lut", "lut_logic", "lut_mem",
@@ -337,7 +345,7 @@ def synthesize(
             raise FileNotFoundError(f"source not found: {s}")
     files = _file_params(parameters)
     script_tail = f"synth_xilinx -family xc7 -top {top} -noiopad -noclkbuf"
-    key = _key(top, srcs, parameters, files, script_tail + (f" [{read_args}]" if read_args else ""))
+    key = _key(top, srcs, parameters, files, script_tail + (f" [{read_args}]" if read_args else ""), key_files)
     work = Path(cache_dir).resolve() / f"{top}-{key}"
     result_file = work / "result.json"
     if result_file.exists():

@@ -24,9 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from xnorvit.flows import stitch as xs
+from xnorvit.flows.manifest import write_manifest
 from xnorvit.flows.sim import REPO_ROOT, SimulationError, run_cocotb
 
-__all__ = ["VerificationError", "stimulus", "simulate", "size_fifos", "verify", "first_divergence", "timing", "beats_of_contexts"]
+__all__ = ["VerificationError", "stimulus", "simulate", "size_fifos", "verify", "first_divergence", "timing", "beats_of_contexts",
+           "stream_differences", "build_run", "verify_build"]
 
 #: Verilator arguments of the accelerator build: third-party cores (finn-rtllib)
 #: are not -Wall clean; the stitched top is linted separately (tests/test_stitch.py).
@@ -109,8 +111,9 @@ def simulate(st: xs.Stitched, frames: list[list[int]], idle: str = "none", backp
     if tb_dir not in sys.path:
         sys.path.insert(0, tb_dir)
     try:
-        run_cocotb(st.top, st.files, "accelerator_tb", test_params={"data": str(work / "params.json")},
-                   test_dir=work, build_args=BUILD_ARGS, cache_dir=cache_dir or st.out / "sim" / "build")
+        run_cocotb(st.top, st.files, "accelerator_tb", parameters=xs.mem_root_parameter(st),
+                   test_params={"data": str(work / "params.json")}, test_dir=work, build_args=BUILD_ARGS,
+                   cache_dir=cache_dir or st.out / "sim" / "build")
     except SimulationError as exc:
         if result.exists():
             exc.results = json.loads(result.read_text())  # type: ignore[attr-defined]
@@ -197,9 +200,31 @@ def first_divergence(model, st: xs.Stitched, frame: list[int], ctx: dict, work=N
     return min(bad, key=lambda b: b[0])[1] if bad else None
 
 
+def stream_differences(model, st: xs.Stitched, frames: list[list[int]], ctxs: list[dict], nodes,
+                       work=None) -> dict[str, list[str]]:
+    """Simulate ``frames`` back to back with taps and compare the output
+    streams of ``nodes`` (names) with FINN execution's tensors ``ctxs`` (one
+    per frame); returns ``{node: [edges whose beats differ]}`` (an empty list:
+    every beat equal). Used to tell whether an accepted edit of a node's
+    memory changed what that node streams even when no logit changed."""
+    res = simulate(st, frames, taps=True, work=work or st.out / "sim" / "taps_all")
+    out: dict[str, list[str]] = {}
+    for name in nodes:
+        diff = []
+        for e in st.edges:
+            if e.src != name:
+                continue
+            want = [b for c in ctxs for b in _edge_beats(e, c[e.tensor])]
+            got = res["taps"][e.name][: len(want)]  # extra beats: SWG/FMPadding run ahead
+            if got != want:
+                diff.append(e.name)
+        out[name] = diff
+    return out
+
+
 def verify(model, st: xs.Stitched, images: np.ndarray, torch_model=None, labels: np.ndarray | None = None,
            idle: str = "random", backpressure: str = "random", seed: int = 1, diagnose: bool = True,
-           log: Callable[[str], None] | None = None) -> dict:
+           tap_nodes=(), log: Callable[[str], None] | None = None) -> dict:
     """Simulate ``images`` through ``st`` twice: back to back without pauses
     (II, latency) and under ``idle``/``backpressure`` (robustness); every
     output must equal FINN execution of ``model`` and, given
@@ -209,7 +234,9 @@ def verify(model, st: xs.Stitched, images: np.ndarray, torch_model=None, labels:
         a report: ``images_verified``, ``images_bit_exact`` (RTL == PyTorch, or
         == FINN without a torch model), ``rtl_equals_finn``, ``hw_accuracy``,
         ``ii_cycles``, ``latency_cycles``, timing of both runs, ``mismatch``
-        (first diverging layer, or None).
+        (first diverging layer, or None); given ``tap_nodes`` (node names)
+        and no mismatch, ``stream_differences`` of those nodes (see
+        :func:`stream_differences`).
 
     Raises:
         VerificationError: outputs differ (message names the layer).
@@ -266,6 +293,9 @@ def verify(model, st: xs.Stitched, images: np.ndarray, torch_model=None, labels:
     report.update({"images_bit_exact": runs["stalled"]["bit_exact"], "rtl_equals_finn": runs["stalled"]["rtl_equals_finn"],
                    "ii_cycles": runs["free"]["ii_cycles"], "latency_cycles": runs["free"]["latency_cycles"],
                    "hw_accuracy": runs["stalled"].get("hw_accuracy"), "runs": runs, "mismatch": None})
+    known = {n.name for n in model.graph.node}
+    if tap_nodes:
+        report["stream_differences"] = stream_differences(model, st, frames, ctxs, [n for n in tap_nodes if n in known])
     return report
 
 
@@ -283,26 +313,15 @@ def _run_meta(build: Path):
     return comp, torch_model, meta.get("dataset", "mnist")
 
 
-def restitch(build: os.PathLike | str, log: Callable[[str], None] | None = None) -> xs.Stitched:
-    """(Re)generate ``BUILD/rtl`` from ``BUILD/hw.onnx`` and the FIFO depths in
-    ``BUILD/fifo.json`` (absolute paths inside the HDL follow the directory)."""
-    from qonnx.core.modelwrapper import ModelWrapper
-
-    build = Path(build).resolve()
-    fifo = json.loads((build / "fifo.json").read_text())
-    depths = {int(k.split(":")[0][1:]): v for k, v in fifo["depths"].items()}
-    model = ModelWrapper(str(build / "hw.onnx"))
-    st = xs.stitch(model, build / "rtl", fifo["part"], top=fifo["top"], depths=depths, log=log)
-    return st
-
-
 def build_run(run: os.PathLike | str, out: os.PathLike | str, board: str = "pynq-z2", target_fps: float = 20000,
               fclk_mhz: float = 100.0, folding=None, images: int = 200, force: bool = False,
               top: str = xs.DEFAULT_TOP, log: Callable[[str], None] | None = None) -> dict:
     """``xnorvit build``: compile (:func:`xnorvit.flows.build.compile_run`) ->
     stitch -> FIFO depths by simulation on real images, assembled in
     ``OUT.partial-*`` and renamed to ``OUT`` when complete (an existing OUT is
-    kept unless ``force``). Writes ``fifo.json`` and ``rtl/``."""
+    kept unless ``force``). Writes ``fifo.json``, ``rtl/`` (relocatable: see
+    :mod:`xnorvit.flows.stitch`) and, last, ``manifest.json``
+    (:mod:`xnorvit.flows.manifest`)."""
     from xnorvit.flows.boards import get_board
     from xnorvit.flows.build import commit_output, compile_run, prepare_output
     from xnorvit.model.data import load_dataset
@@ -327,32 +346,49 @@ def build_run(run: os.PathLike | str, out: os.PathLike | str, board: str = "pynq
         sizing = size_fifos(model, st, frames, log=log)
         sizing.update(part=part, top=top, build_seconds=round(time.time() - t0, 1))
         (tmp / "fifo.json").write_text(json.dumps(sizing, indent=1) + "\n")
+        write_manifest(tmp)
     except BaseException:
         import shutil
 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     commit_output(tmp, out)
-    restitch(out)  # paths inside the HDL now name OUT
     return sizing
 
 
 def verify_build(build: os.PathLike | str, images: int = 100, idle: str = "random", backpressure: str = "random",
-                 log: Callable[[str], None] | None = None) -> dict:
-    """``xnorvit verify``: simulate ``images`` real test images through
-    ``BUILD/rtl`` (re-stitched first), write ``BUILD/report/verify.json`` and
-    ``BUILD/report/summary.json``.
+                 accept_edits: bool = False, log: Callable[[str], None] | None = None) -> dict:
+    """``xnorvit verify``: check ``BUILD/manifest.json``, then simulate
+    ``images`` real test images through the build's own ``BUILD/rtl`` (its
+    memory files, wherever the directory now is), write
+    ``BUILD/report/verify.json`` and ``BUILD/report/summary.json``.
+
+    The reference is FINN execution of ``BUILD/rtl/hw_stitched.onnx`` and the
+    PyTorch model of the run named in ``compile.json``. With ``accept_edits``
+    the current files are recorded first (:func:`~xnorvit.flows.manifest.check_manifest`);
+    an accepted edit that changes an output fails naming the first diverging
+    layer, one that changes none on these images is listed in
+    ``verify.json``'s ``edits_without_effect`` (the nodes it touched) and logged.
 
     Raises:
+        FileNotFoundError: not a build (no ``fifo.json`` or ``rtl/stitch.json``).
+        ManifestError: files differ from the manifest (named), or no manifest.
         VerificationError: an output differs (the report is still written).
     """
+    from xnorvit.flows.manifest import check_manifest, edited_nodes
     from xnorvit.model.data import load_dataset
 
+    log = log or (lambda s: None)
     build = Path(build).resolve()
-    if not (build / "fifo.json").is_file():
-        raise FileNotFoundError(f"{build}/fifo.json missing: run `xnorvit build` first")
+    if not build.is_dir():
+        raise FileNotFoundError(f"no build directory {build}")
+    for f in ("fifo.json", "rtl/stitch.json", "compile.json"):
+        if not (build / f).is_file():
+            raise FileNotFoundError(f"{build}/{f} missing: not a hardware build; run `xnorvit build RUN --out {build}` first")
+    manifest = check_manifest(build, accept_edits=accept_edits)
+    edits = edited_nodes(manifest)
     comp, torch_model, dataset = _run_meta(build)
-    st = restitch(build)
+    st = xs.load_stitched(build / "rtl")
     from qonnx.core.modelwrapper import ModelWrapper
 
     model = ModelWrapper(str(build / "rtl" / "hw_stitched.onnx"))
@@ -360,14 +396,29 @@ def verify_build(build: os.PathLike | str, images: int = 100, idle: str = "rando
     n = min(images, len(d.x_test))
     rep_dir = build / "report"
     rep_dir.mkdir(exist_ok=True)
+    if edits:
+        log(f"accepted edits in {', '.join(edits)} ({sum(map(len, edits.values()))} files differ from what "
+            "`xnorvit build` wrote): verifying the edited design")
     try:
-        rep = verify(model, st, d.x_test[:n], torch_model, d.y_test[:n], idle=idle, backpressure=backpressure, log=log)
+        rep = verify(model, st, d.x_test[:n], torch_model, d.y_test[:n], idle=idle, backpressure=backpressure,
+                     tap_nodes=[k for k in edits if k != "(build)"], log=log)
     except VerificationError as exc:
+        exc.report["accepted_edits"] = edits
         (rep_dir / "verify.json").write_text(json.dumps(exc.report, indent=1) + "\n")
         from xnorvit.flows.reports import write_summary
 
         write_summary(build)  # no stale figures of an earlier verification
+        if edits:
+            exc.args = (f"{exc.args[0]} (accepted edits in {', '.join(edits)})",)
         raise
+    rep["accepted_edits"] = edits
+    rep["edits_without_effect"] = sorted(edits)  # verification passed: no logit changed
+    for node in sorted(edits):
+        streams = rep.get("stream_differences", {}).get(node)
+        what = (f"its output stream {', '.join(streams)} differs from FINN execution but " if streams else
+                "its output streams equal FINN execution and " if streams is not None else "")
+        log(f"warning: accepted edit of {node} ({', '.join(edits[node])}): {what}no output changed on the {n} "
+            "verified images")
     (rep_dir / "verify.json").write_text(json.dumps(rep, indent=1) + "\n")
     from xnorvit.flows.reports import write_summary
 

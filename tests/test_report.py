@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from xnorvit.flows import reports as xr
+from xnorvit.flows.manifest import write_manifest
 from xnorvit.flows import verify as xv
 from xnorvit.flows.sim import REPO_ROOT
 
@@ -59,6 +60,7 @@ def make_build(root: Path, verified: bool = True) -> Path:
             "images_verified": 8, "images_bit_exact": 8, "rtl_equals_finn": 8, "ii_cycles": 1004,
             "latency_cycles": 3900, "hw_accuracy": 0.875, "mismatch": None,
             "runs": {"free": run, "stalled": {**run, "idle": "random", "backpressure": "random", "ii_cycles": 1500}}}))
+    write_manifest(b)  # as `xnorvit build` leaves it (report/ is not covered)
     return b
 
 
@@ -153,6 +155,7 @@ def test_yosys_synthesis_of_a_stitched_design(tmp_path):
 
     b = make_build(tmp_path)
     xs.stitch(block_model(), b / "rtl", PART, top="block_top")
+    write_manifest(b)
     r = xr.synth_build(b, per_layer=True)
     assert r["lut"] > 0 and r["ff"] > 0 and r["top"] == "block_top" and r["seconds"] > 0
     assert json.loads((b / "report" / "synth.json").read_text())["lut"] == r["lut"]
@@ -166,6 +169,37 @@ def test_yosys_synthesis_of_a_stitched_design(tmp_path):
     for k in ("lut", "ff"):
         assert sum(v[k] for v in per["layers"].values()) + per["streams"][k] == per["total"][k]
     assert "LUT (Yosys)" in (b / "report" / "index.md").read_text()
+
+
+def test_report_synth_of_a_moved_build(tmp_path):
+    """A stitched build moved to another folder synthesizes from its own files:
+    Yosys reads the position table through MEM_ROOT (a missing memory file is
+    a Yosys error), the figures equal the unmoved run's, and an accepted edit
+    of that table (a comment appended) is a new synthesis (the memories are part of the cache key)."""
+    import shutil
+
+    from test_stitch import PART, block_model
+
+    from xnorvit.flows import stitch as xs
+
+    b = make_build(tmp_path / "here")
+    xs.stitch(block_model(), b / "rtl", PART, top="block_top")
+    write_manifest(b)
+    ref = xr.synth_build(b)
+    moved = tmp_path / "there" / "build"
+    moved.parent.mkdir()
+    b.rename(moved)
+    shutil.rmtree(moved / "report" / "synth")
+    p = xnorvit("report", moved, "--synth")
+    assert p.returncode == 0, p.stderr[-3000:]
+    r = json.loads((moved / "report" / "synth.json").read_text())
+    assert (r["lut"], r["ff"]) == (ref["lut"], ref["ff"])
+    table = next((moved / "rtl" / "nodes" / "PosAdd_rtl_0").glob("*_pos.hex"))
+    table.write_text(table.read_text() + "// reviewed\n")  # same values, other bytes
+    assert "changed: rtl/nodes/PosAdd_rtl_0/" in _one_line_error(xnorvit("report", moved, "--synth"))
+    p = xnorvit("report", moved, "--synth", "--accept-edits")
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert len(list((moved / "report" / "synth").glob("block_top-*"))) == 2
 
 
 def test_hierarchical_stat_is_summed_per_instance():
