@@ -128,10 +128,12 @@ def _flow_errors():
     from xnorvit.flows.stitch import StitchError
     from xnorvit.flows.transforms import UnsupportedNodeError
     from xnorvit.flows.verify import VerificationError
+    from xnorvit.model.train import CheckpointError
 
     try:
         yield
-    except (OutputExistsError, FileNotFoundError, FoldingError, UnsupportedNodeError, ManifestError) as exc:
+    except (OutputExistsError, FileNotFoundError, FoldingError, UnsupportedNodeError, ManifestError,
+            CheckpointError) as exc:
         _fail(str(exc))
     except KeyError as exc:
         _fail(str(exc.args[0]))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -140,8 +141,13 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # weights_only refused an object that is not a tensor/container: unpickling it could run code
+        raise CheckpointError(f"refused checkpoint {path}: it holds pickled objects other than tensors (loading "
+                              "them could run code); only checkpoints written by `xnorvit train` load") from None
     except Exception as exc:  # torch raises several types for corrupt files
-        raise CheckpointError(f"corrupt or unreadable checkpoint {path}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
+        first = (str(exc).splitlines() or [""])[0][:160]
+        raise CheckpointError(f"corrupt or unreadable checkpoint {path} ({type(exc).__name__}: {first})") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not an xnorvit checkpoint (format tag missing)")
     cfg = dict(payload["config"])
