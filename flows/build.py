@@ -13,6 +13,7 @@ model's integer logits on real held-out images. Writes ``OUT/``:
 ``estimates.md``      the same as a table
 ``check.json``        images checked, bit-exact count, argmax agreement, accuracy
 ``compile.json``      inputs (run, board, target fps, fclk) and stage op counts
+``compile.log``       the stages' op counts and what finn-plus/qonnx printed while transforming
 ``manifest.json``     sha256 of every file above, written last (:mod:`xnorvit.flows.manifest`)
 
 Nothing is written until every check passed: the directory is assembled as
@@ -21,9 +22,12 @@ Nothing is written until every check passed: the directory is assembled as
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -67,6 +71,27 @@ def commit_output(tmp: Path, out: os.PathLike | str) -> Path:
     else:
         tmp.rename(out)
     return out
+
+
+@contextlib.contextmanager
+def _logs_to(stream, names: tuple[str, ...]):
+    """Send the ``logging`` records of the loggers ``names`` (and their
+    children) to ``stream`` only, for the duration of the block."""
+    import logging
+
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    loggers = [logging.getLogger(n) for n in names]
+    saved = [lg.propagate for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(handler)
+        lg.propagate = False
+    try:
+        yield
+    finally:
+        for lg, prop in zip(loggers, saved):
+            lg.removeHandler(handler)
+            lg.propagate = prop
 
 
 def check_hw_graph(model, torch_model, images: np.ndarray, labels: np.ndarray | None = None) -> dict:
@@ -153,6 +178,14 @@ def compile_run(run: os.PathLike | str, out: os.PathLike | str, board: str = "py
     log = log or (lambda s: None)
     run, out = Path(run), Path(out)
     b = get_board(board)
+    buf = io.StringIO()  # what finn-plus/qonnx print while transforming: OUT/compile.log, not the terminal
+    real_stdout = sys.stdout
+
+    def say(s: str) -> None:
+        buf.write(s + "\n")
+        with contextlib.redirect_stdout(real_stdout):
+            log(s)
+
     if out.exists() and not force:
         raise OutputExistsError(f"{out} exists; pass --force to overwrite it")
     onnx_path, pt_path = run / "model.onnx", run / "model.pt"
@@ -165,8 +198,9 @@ def compile_run(run: os.PathLike | str, out: os.PathLike | str, board: str = "py
     cfg = xf.load_folding(folding) if folding else None
     t0 = time.time()
     torch_model, meta = load_checkpoint(pt_path)
-    stages = xc.streamline_stages(onnx_path, log=log)
-    hw = hw_stages(stages["streamlined"], b.part, log=log)
+    with contextlib.redirect_stdout(buf), _logs_to(buf, ("finn", "finn_logger", "qonnx")):
+        stages = xc.streamline_stages(onnx_path, log=say)
+        hw = hw_stages(stages["streamlined"], b.part, log=say)
     if cfg is not None:
         folded = xf.apply_folding(hw["specialized"], cfg)
         est = xf.check_resources(folded, b, fclk_mhz, max_util)
@@ -197,6 +231,7 @@ def compile_run(run: os.PathLike | str, out: os.PathLike | str, board: str = "py
                    "util": est["util"], "total": est["total"], "check": check,
                    "op_counts": dict(xc.op_counts(folded)), "seconds": round(time.time() - t0, 1)}
         (tmp / "compile.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (tmp / "compile.log").write_text(buf.getvalue())
         from xnorvit.flows.manifest import write_manifest
 
         write_manifest(tmp)  # last: a directory with a manifest is a finished build

@@ -270,8 +270,19 @@ def synth(
     typer.echo(f"{kernel}: {summary(result)}" + (f" -> {out}" if out else ""))
 
 
+#: packages whose warnings (deprecations, "assuming NCHW", optional-kernel
+#: notices) are noise to a user of the command line; XNORVIT_WARNINGS=1 shows them
+_QUIET_WARNINGS_FROM = r"(brevitas|qonnx|finn|torch|onnx|onnxscript|onnxruntime|cocotb|cocotbext|tqdm)(\.|$)"
+
+
 def main() -> None:
     """Console-script entry point."""
+    import os
+    import warnings
+
+    if not os.environ.get("XNORVIT_WARNINGS"):
+        for cat in (UserWarning, DeprecationWarning, FutureWarning):
+            warnings.filterwarnings("ignore", category=cat, module=_QUIET_WARNINGS_FROM)
     app()
 
 

@@ -237,6 +237,7 @@ def run_cocotb(
     seed: int | None = None,
     waves: bool = False,
     simulator: str = "verilator",
+    log_file: os.PathLike | str | None = None,
 ) -> Path:
     """Build (cached) and run a cocotb test module against ``toplevel``.
 
@@ -259,6 +260,8 @@ def run_cocotb(
         build_args: simulator arguments (see :func:`build`).
         simulator: ``"verilator"`` (default) or ``"icarus"``; builds are
             cached per simulator.
+        log_file: where the simulator's and cocotb's output go (default
+            ``test_dir/sim_<toplevel>.log``); named in the error on failure.
 
     Returns:
         Path of the cocotb results XML.
@@ -279,6 +282,7 @@ def run_cocotb(
     test_dir = Path(test_dir).resolve() if test_dir else build_dir
     test_dir.mkdir(parents=True, exist_ok=True)
     results = test_dir / f"results_{toplevel}.xml"
+    log_file = Path(log_file) if log_file else test_dir / f"sim_{toplevel}.log"
     env = _sim_env()
     extra_env = {
         PARAMS_ENV: json.dumps(test_params or {}),
@@ -309,18 +313,20 @@ def run_cocotb(
             seed=seed,
             extra_env=extra_env,
             waves=waves,
+            log_file=log_file,
         )
     except SystemExit as exc:
-        raise SimulationError(f"cocotb simulation of {toplevel} failed (exit {exc.code}); see {test_dir}") from exc
+        raise SimulationError(f"cocotb simulation of {toplevel} failed (exit {exc.code}); log: {log_file}") from exc
     finally:
         os.environ.clear()
         os.environ.update(env_before)
         sys.path[:] = path_before
     n_tests, n_failed = get_results(results)
     if n_tests == 0:
-        raise SimulationError(f"cocotb ran no test of {test_module} on {toplevel}")
+        raise SimulationError(f"cocotb ran no test of {test_module} on {toplevel} (log: {log_file})")
     if n_failed:
-        raise SimulationError(f"{n_failed} of {n_tests} cocotb tests failed on {toplevel} {parameters or {}}")
+        raise SimulationError(f"{n_failed} of {n_tests} cocotb tests failed on {toplevel} {parameters or {}} "
+                              f"(log: {log_file})")
     return results
 
 

@@ -20,6 +20,7 @@ import json
 import math
 import pickle
 import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -297,7 +298,10 @@ def train_model(
     history = []
     t0 = time.time()
     step = 0
-    bar = tqdm(total=total, desc=desc, disable=not progress, dynamic_ncols=True, leave=True)
+    # one bar per phase; redrawn at most every 30 s when stderr is a log file, not a terminal
+    tty = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+    bar = tqdm(total=total, desc=desc, disable=not progress, dynamic_ncols=True, leave=True,
+               mininterval=0.1 if tty else 30.0)
     for epoch in range(epochs):
         model.train()
         phase = mlp_full_precision(model) if epoch < fp_mlp_epochs else None

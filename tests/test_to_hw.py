@@ -406,7 +406,9 @@ def test_compile_cli_writes_checked_build(exported_run, tmp_path):
     p = _cli("compile", exported_run, "--out", out, "--target-fps", 100000, "--images", 60)
     assert p.returncode == 0, p.stderr[-2000:]
     assert "60/60 real test images bit-exact" in p.stdout
-    assert {f.name for f in out.iterdir()} == {"hw.onnx", "folding.json", "estimates.json", "estimates.md", "check.json", "compile.json"}
+    assert {f.name for f in out.iterdir()} == {"hw.onnx", "folding.json", "estimates.json", "estimates.md", "check.json", "compile.json",
+                                            "compile.log", "manifest.json"}
+    assert "streamlined:" in (out / "compile.log").read_text()  # the stages, and what finn-plus printed
     check = json.loads((out / "check.json").read_text())
     assert check["images"] == check["bit_exact"] == 60
     est = json.loads((out / "estimates.json").read_text())
