@@ -1,6 +1,6 @@
 """``xnorvit`` command line (typer).
 
-Commands: ``train``, ``export``, ``models``, ``compile``, ``build``, ``verify``, ``report``, ``synth``. Errors a user can cause (unknown
+Commands: ``train``, ``export``, ``models``, ``compile``, ``build``, ``verify``, ``report``, ``bitstream``, ``synth``. Errors a user can cause (unknown
 model or dataset, bad checkpoint, existing run directory, export mismatch)
 print one line ``error: ...`` and exit with status 2 (1 for a failed
 verification); no traceback.
@@ -251,6 +251,29 @@ def report_cmd(
 
     for line in summary_lines(build, s):
         typer.echo(line)
+
+
+@app.command()
+def bitstream(
+    build: Path = typer.Argument(..., help="a build directory (xnorvit build)"),
+    board: Optional[str] = typer.Option(None, help="board (default: the build's; must have the build's part)"),
+    force: bool = typer.Option(False, "--force", help="overwrite an existing BUILD/vivado"),
+) -> None:
+    """Write BUILD/vivado/: the Vivado project script (Zynq PS + AXI DMA + the
+    accelerator, synthesis, implementation, bitstream, .hwh) and run it when
+    `vivado` is on PATH; otherwise say what to run on a machine with Vivado."""
+    from xnorvit.flows.bitstream import BitstreamError, VivadoNotFound, run_vivado, write_vivado_project
+
+    with _flow_errors():
+        try:
+            d = write_vivado_project(build, board, force)
+            bit = run_vivado(d)
+        except BitstreamError as exc:
+            _fail(str(exc))
+        except VivadoNotFound as exc:
+            typer.echo(str(exc))
+            return
+    typer.echo(f"bitstream {bit} and {bit.with_suffix('.hwh')}")
 
 
 @app.command()
