@@ -23,8 +23,11 @@
                         location (the build can be moved), sources the shell
                         in ``vivado/project/``, copies the bitstream and the
                         ``.hwh`` to ``vivado/<top>.bit`` / ``<top>.hwh``
-``accelerator.json``    what a driver needs: stream widths, beats and bits per
-                        frame, DMA widths, fclk, board
+``accelerator.json``    what the driver needs: stream widths, beats per frame,
+                        DMA widths, the input and output stream formats
+                        (lanes, bits, sign, layout, logit scale), fclk, board
+``driver.py``           :mod:`xnorvit.flows.driver` as it is (numpy only): the
+                        PYNQ driver, with the packing verification uses
 
 With ``vivado`` on ``PATH`` the script runs in batch mode; otherwise nothing
 runs and :class:`VivadoNotFound` says what was written and the command to
@@ -42,7 +45,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-__all__ = ["BitstreamError", "VivadoNotFound", "FINN_BOARD", "write_vivado_project", "dma_width", "run_vivado"]
+__all__ = ["BitstreamError", "VivadoNotFound", "FINN_BOARD", "write_vivado_project", "dma_width", "run_vivado",
+           "stream_format"]
 
 #: our board names -> the names finn-plus's Zynq shell knows (its board parts)
 FINN_BOARD = {"pynq-z1": "Pynq-Z1", "pynq-z2": "Pynq-Z2", "ultra96-v2": "Ultra96-V2", "kv260": "KV260_SOM",
@@ -172,6 +176,42 @@ puts "xnorvit: wrote [file join $xnorvit_here %(top)s.bit] and %(top)s.hwh"
 """
 
 
+def stream_format(build: Path, st) -> dict:
+    """Input/output stream formats of ``build`` for :mod:`xnorvit.flows.driver`
+    (from ``rtl/hw_stitched.onnx``'s edges and metadata; the logit scale from
+    the run's checkpoint when the graph output keeps a scale)."""
+    import numpy as np
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from xnorvit.flows.compile import output_scale
+
+    model = ModelWrapper(str(build / "rtl" / "hw_stitched.onnx"))
+    ein = next(e for e in st.edges if e.src is None)
+    eout = next(e for e in st.edges if e.dst is None)
+    nhwc = model.get_metadata_prop("xnorvit_input_layout") == "NHWC"
+    pixels = model.get_metadata_prop("xnorvit_input") == "uint8"  # else a test graph: the driver refuses images
+    shape = list(model.get_tensor_shape(model.graph.input[0].name))[1:]
+    shape_nchw = [shape[2], shape[0], shape[1]] if nhwc else shape
+
+    def fmt(e):
+        dt = DataType[e.src_dtype]
+        return {"lanes": int(e.src_folded[-1]), "bits": dt.bitwidth(), "signed": bool(dt.signed() and e.src_dtype != "BIPOLAR"),
+                "datatype": e.src_dtype}
+
+    integer = output_scale(model) is not None
+    logit_scale = None
+    if not integer and pixels:
+        from xnorvit.model.train import load_checkpoint
+
+        comp = json.loads((build / "compile.json").read_text())
+        logit_scale = float(load_checkpoint(Path(comp["run"]) / "model.pt")[0].logit_scale())
+    classes = int(np.prod(model.get_tensor_shape(model.graph.output[0].name)[1:]))
+    return {"input": {**fmt(ein), "pixels": pixels, "layout": "NHWC" if nhwc else "NCHW",
+                      "shape_nchw": [int(v) for v in shape_nchw]},
+            "output": {**fmt(eout), "classes": classes, "integer": integer, "logit_scale": logit_scale}}
+
+
 def write_vivado_project(build: os.PathLike | str, board: str | None = None, force: bool = False) -> Path:
     """Write ``BUILD/vivado/`` (module doc) for ``board`` (default: the build's).
 
@@ -184,8 +224,6 @@ def write_vivado_project(build: os.PathLike | str, board: str | None = None, for
         BitstreamError: ``board`` differs from the build's part, a stream is
             too wide for the DMA, or ``BUILD/vivado`` exists without ``force``.
     """
-    from finn.transformation.fpgadataflow import templates
-
     from xnorvit.flows import finn_env
     from xnorvit.flows.boards import get_board
     from xnorvit.flows.manifest import check_manifest
@@ -214,6 +252,18 @@ def write_vivado_project(build: os.PathLike | str, board: str | None = None, for
     tmp = build / f".{VIVADO_DIR}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
+    try:
+        _write_into(tmp, build, st, b, fclk, in_pad, out_pad, din, dout)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    tmp.rename(out)
+    return out
+
+
+def _write_into(tmp: Path, build: Path, st, b, fclk: float, in_pad: int, out_pad: int, din: int, dout: int) -> None:
+    from finn.transformation.fpgadataflow import templates
+
     (tmp / f"{st.top}_axis.v").write_text(_wrapper(st.top, st.in_bits, st.out_bits, in_pad, out_pad, din, dout,
                                                     st.out_beats, fclk))
     sources = [f for f in st.rel_files if not f.endswith(".vlt")]
@@ -230,10 +280,10 @@ def write_vivado_project(build: os.PathLike | str, board: str | None = None, for
     (tmp / "make_bitstream.tcl").write_text(_MAIN % {"top": st.top})
     meta = {"top": st.top, "wrapper": f"{st.top}_axis", "board": b.name, "part": b.part, "fclk_mhz": fclk,
             "in_bits": st.in_bits, "out_bits": st.out_bits, "in_beats": st.in_beats, "out_beats": st.out_beats,
-            "dma_in_bits": din, "dma_out_bits": dout, "bitfile": f"{st.top}.bit", "hwh": f"{st.top}.hwh"}
+            "dma_in_bits": din, "dma_out_bits": dout, "bitfile": f"{st.top}.bit", "hwh": f"{st.top}.hwh",
+            **stream_format(build, st)}
     (tmp / "accelerator.json").write_text(json.dumps(meta, indent=1) + "\n")
-    tmp.rename(out)
-    return out
+    shutil.copyfile(Path(__file__).with_name("driver.py"), tmp / "driver.py")
 
 
 def run_vivado(vivado_dir: os.PathLike | str, timeout_s: float | None = None) -> Path:

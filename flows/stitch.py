@@ -527,23 +527,6 @@ def resize(model, st: Stitched, depths: dict[int, int]) -> Stitched:
 
 
 # ----------------------------------------------------------------- stream packing
-def pack_beats(x: np.ndarray, lanes: int, bits: int) -> list[int]:
-    """FINN packing: ``x`` flattened in order, ``lanes`` values of ``bits``
-    two's complement per beat, LSB-first."""
-    v = np.asarray(x).reshape(-1, lanes)
-    v = np.rint(v).astype(np.int64)
-    mask = (1 << bits) - 1
-    return [sum((int(a) & mask) << (k * bits) for k, a in enumerate(row)) for row in v]
-
-
-def unpack_beats(beats: list[int], lanes: int, bits: int, signed: bool) -> np.ndarray:
-    """Inverse of :func:`pack_beats`: ``(len(beats) * lanes,)`` integers."""
-    mask = (1 << bits) - 1
-    out = []
-    for w in beats:
-        for k in range(lanes):
-            v = (int(w) >> (k * bits)) & mask
-            if signed and bits > 1 and v >> (bits - 1):
-                v -= 1 << bits
-            out.append(v)
-    return np.asarray(out, dtype=np.int64)
+# One implementation for verification and the PYNQ driver (flows/driver.py,
+# copied beside the bitstream): FINN packing, LSB-first lanes.
+from xnorvit.flows.driver import pack_beats, unpack_beats  # noqa: E402

@@ -100,7 +100,9 @@ def test_bitstream_writes_project_and_says_what_to_run(build, tmp_path):
     assert len(lines) == 1 and "Vivado is not on PATH" in lines[0] and "vivado -mode batch -source make_bitstream.tcl" \
         in lines[0] and str(copy / "vivado") in lines[0], p.stdout
     v = copy / "vivado"
-    assert {f.name for f in v.iterdir()} == {"block_top_axis.v", "zynq_shell.tcl", "make_bitstream.tcl", "accelerator.json"}
+    assert {f.name for f in v.iterdir()} == {"block_top_axis.v", "zynq_shell.tcl", "make_bitstream.tcl", "accelerator.json",
+                                          "driver.py"}
+    assert (v / "driver.py").read_bytes() == (REPO_ROOT / "flows" / "driver.py").read_bytes()
     meta = json.loads((v / "accelerator.json").read_text())
     assert meta["dma_in_bits"] == 16 and meta["dma_out_bits"] == 8 and meta["out_beats"] == 48
     # the manifest does not cover vivado/: the build still verifies as built
