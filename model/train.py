@@ -142,7 +142,9 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError as exc:
+        if "global" not in str(exc).lower():  # no refused class or function: the bytes are no pickle at all
+            raise CheckpointError(f"corrupt or unreadable checkpoint {path} (not a readable torch file)") from None
         # weights_only refused an object that is not a tensor/container: unpickling it could run code
         raise CheckpointError(f"refused checkpoint {path}: it holds pickled objects other than tensors (loading "
                               "them could run code); only checkpoints written by `xnorvit train` load") from None
