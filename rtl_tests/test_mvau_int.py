@@ -126,7 +126,8 @@ def make_case(mw, mh, pe, simd, in_w, in_signed, w_w, w_signed, n_thresh, tokens
     finn = finn_ref.execute(model, x).reshape(tokens, mh).astype(np.int64)
     assert np.array_equal(ref, finn), "numpy reference and FINN MVAU disagree"
     assert np.abs(acc).max() < (1 << (acc_w - 1)), "test data overflows the accumulator"
-    np.savez(data_dir / "data.npz", x=x, ref=ref, finn=finn)
+    np.savez(data_dir / "data.npz", x=x, ref=ref, finn=finn, w=w,  # w, t: for the HLS C-sim on the same data
+             t=thr if n_thresh else np.zeros((0, 0), np.int64))
     out_w = clog2(n_thresh + 1) if n_thresh else acc_w
     tp = {"data": str(data_dir / "data.npz"), "in_lanes": simd, "in_bits": in_w, "out_lanes": pe,
           "out_bits": out_w, "out_signed": not n_thresh, "cycles_per_vector": (mh // pe) * (mw // simd),

@@ -106,7 +106,8 @@ def make_case(mw, mh, pe, simd, bipolar, n_thresh, tokens, data_dir: Path, seed:
     # the references agree before any hardware runs
     assert np.array_equal(ref, finn_rtl), "numpy reference and FINN MVAU disagree"
     out_w = clog2(n_thresh + 1) if n_thresh else acc_w
-    np.savez(data_dir / "data.npz", x=x, ref=ref, finn=finn_rtl)
+    np.savez(data_dir / "data.npz", x=x, ref=ref, finn=finn_rtl, w=w,  # w, t: for the HLS C-sim on the same data
+             t=tp if n_thresh else np.zeros((0, 0), np.int64))
     tp_ = {"data": str(data_dir / "data.npz"), "in_lanes": simd, "in_bits": 1, "out_lanes": pe,
            "out_bits": out_w, "out_signed": not n_thresh, "cycles_per_vector": (mh // pe) * (mw // simd),
            "max_latency": MAX_LATENCY}
