@@ -129,12 +129,11 @@ def _id(p):
     return f"C{c}-PE{pe}-{'INT' if s else 'UINT'}{wi}-N{n}-B{b}-T{t}{'-dup' if dup else ''}"
 
 
-@pytest.mark.parametrize("case", PARAMS, ids=[_id(p) for p in PARAMS])
-def test_thresholding(case):
-    from xnorvit.flows.sim import DEFAULT_CACHE, run_cocotb
-
+def make_case(case, data_dir: Path) -> tuple[dict, dict]:
+    """Draw the data of ``case`` (PARAMS row) into ``data_dir/data.npz`` (x,
+    thresholds t, numpy and FINN references); return (HDL parameters, test
+    parameters)."""
     c, pe, wi, signed, n, bias, tokens, dup = case
-    data_dir = DEFAULT_CACHE / "data" / "thresholding" / _id(case)
     rng = np.random.default_rng(c * 100 + n)
     lo, hi = (-(1 << (wi - 1)), 1 << (wi - 1)) if signed else (0, 1 << wi)
     if dup:
@@ -149,11 +148,20 @@ def test_thresholding(case):
     ref = reference(x, thr, bias)
     finn, prefix = finn_thresholding(x, thr, pe, wi, bool(signed), bias, files_dir=data_dir)
     assert np.array_equal(ref, finn), "numpy reference and FINN Thresholding disagree"
-    np.savez(data_dir / "data.npz", x=x, ref=ref, finn=finn)
+    np.savez(data_dir / "data.npz", x=x, ref=ref, finn=finn, t=thr)  # t: for the HLS C-sim on the same data
     hdl = {"WI": wi, "WT": wi, "N": n, "C": c, "PE": pe, "SIGNED": signed, "BIAS": bias,
            "THRESHOLDS_PATH": f'"{prefix}"'}
     tp = {"data": str(data_dir / "data.npz"), "in_lanes": pe, "in_bits": wi, "out_lanes": pe,
           "out_bits": out_bits(n, bias), "out_signed": bias < 0, "cycles_per_vector": c // pe,
           "max_latency": clog2(n + 1) + 6}
+    return hdl, tp
+
+
+@pytest.mark.parametrize("case", PARAMS, ids=[_id(p) for p in PARAMS])
+def test_thresholding(case):
+    from xnorvit.flows.sim import DEFAULT_CACHE, run_cocotb
+
+    data_dir = DEFAULT_CACHE / "data" / "thresholding" / _id(case)
+    hdl, tp = make_case(case, data_dir)
     run_cocotb("thresholding_axis", sources(), "test_thresholding", parameters=hdl, test_params=tp,
                test_dir=data_dir)

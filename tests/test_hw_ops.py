@@ -453,26 +453,22 @@ COCOTB_CASES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(COCOTB_CASES))
-def test_wrapper_cocotb(case, monkeypatch):
-    """The generated wrapper, simulated (cocotb + Verilator, 3 frames of random
-    data, idle/backpressure combinations), streams exactly what the op's
-    execute_node computes."""
-    from pathlib import Path
+def wrapper_rtl(m, case_dir: Path, frames: int = 3, seed: int = 11) -> list[dict]:
+    """Simulate the generated wrapper of ``m``'s one node (cocotb + Verilator,
+    ``frames`` frames of random data, idle/backpressure combinations): every
+    output beat must equal the op's execute_node. Returns each frame's feed
+    (graph input name -> values); cached Verilator build per ``case_dir``."""
+    from xnorvit.flows.sim import run_cocotb
 
-    from xnorvit.flows.sim import DEFAULT_CACHE, run_cocotb
-
-    monkeypatch.syspath_prepend(str(Path(__file__).parent))
-    m = COCOTB_CASES[case]()
     inst = getCustomOp(m.graph.node[0])
-    d = Path(DEFAULT_CACHE) / "hw_ops" / case  # fixed dir: cached Verilator build
+    d = Path(case_dir)
     d.mkdir(parents=True, exist_ok=True)
     inst.set_nodeattr("code_gen_dir_ipgen", str(d))
     inst.generate_hdl(m, PART, 10.0)
-    rng = np.random.default_rng(11)
+    rng = np.random.default_rng(seed)
     streamed = [i for i in range(len(m.graph.node[0].input)) if inst.get_instream_width(i)]
-    ins, outs = [[] for _ in streamed], [[] for _ in m.graph.node[0].output]
-    for _ in range(3):
+    ins, outs, feeds = [[] for _ in streamed], [[] for _ in m.graph.node[0].output], []
+    for _ in range(frames):
         feed = {}
         for i in streamed:
             name, dt = m.graph.node[0].input[i], inst.get_input_datatype(i)
@@ -483,8 +479,21 @@ def test_wrapper_cocotb(case, monkeypatch):
         ctx = oxe.execute_onnx(m, feed, return_full_exec_context=True)
         for j, name in enumerate(m.graph.node[0].output):
             outs[j].extend(_beats(ctx[name], inst.get_folded_output_shape(j), inst.get_output_datatype(j).bitwidth()))
+        feeds.append(feed)
     shim = d / "xv_shim.sv"
     shim.write_text(_shim(inst, [inst.get_instream_width_padded(i) for i in streamed],
                           [inst.get_outstream_width_padded(j) for j in range(len(outs))]))
     run_cocotb("xv_shim", [*inst.get_rtl_file_list(abspath=True), shim], test_module="hw_wrapper_tb",
                test_params={"inputs": ins, "outputs": outs}, test_dir=d / "run")
+    return feeds
+
+
+@pytest.mark.parametrize("case", sorted(COCOTB_CASES))
+def test_wrapper_cocotb(case, monkeypatch):
+    """The generated wrapper, simulated (cocotb + Verilator, 3 frames of random
+    data, idle/backpressure combinations), streams exactly what the op's
+    execute_node computes."""
+    from xnorvit.flows.sim import DEFAULT_CACHE
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    wrapper_rtl(COCOTB_CASES[case](), Path(DEFAULT_CACHE) / "hw_ops" / case)  # fixed dir: cached Verilator build
