@@ -1,6 +1,6 @@
 """``xnorvit`` command line (typer).
 
-Commands: ``train``, ``export``, ``models``, ``compile``, ``build``, ``verify``, ``report``, ``bitstream``, ``synth``. Errors a user can cause (unknown
+Commands: ``train``, ``export``, ``models``, ``compile``, ``build``, ``verify``, ``csim``, ``report``, ``bitstream``, ``synth``. Errors a user can cause (unknown
 model or dataset, bad checkpoint, existing run directory, export mismatch)
 print one line ``error: ...`` and exit with status 2 (1 for a failed
 verification); no traceback.
@@ -218,6 +218,29 @@ def verify_cmd(
     typer.echo(f"verified {build}: {s['images_bit_exact']}/{s['images_verified']} images bit-exact, accuracy "
                f"{100 * s['hw_accuracy']:.1f}%, II {s['ii_cycles']} cycles ({s['fps']:.0f} frames/s at "
                f"{s['fclk_mhz']:g} MHz), latency {s['latency_cycles']} cycles")
+
+
+@app.command()
+def csim(
+    build: Path = typer.Argument(..., help="a build directory (xnorvit build)"),
+    images: int = typer.Option(100, help="real test images simulated"),
+) -> None:
+    """C-simulate real test images through the HLS kernels (hls/, g++ against the
+    ap_types headers) of the build's graph; every logit must equal PyTorch bit for
+    bit. Writes BUILD/report/csim.json; exits 1 on a mismatch."""
+    from xnorvit.flows.hls import CSimMismatch, HLSError, csim_build
+
+    if images < 1:
+        _fail("--images must be >= 1")
+    with _flow_errors():
+        try:
+            s = csim_build(build, images, log=typer.echo)
+        except CSimMismatch as exc:
+            _fail(str(exc), code=1)
+        except HLSError as exc:
+            _fail(str(exc))
+    typer.echo(f"C simulation of {build}: {s['images_bit_exact']}/{s['images']} images bit-exact, accuracy "
+               f"{100 * s['csim_accuracy']:.1f}% ({s['wall_s']:.1f} s, program {s['program']})")
 
 
 @app.command("report")

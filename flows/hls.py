@@ -47,7 +47,7 @@ import numpy as np
 
 from xnorvit.flows.driver import pack_beats, unpack_beats
 
-__all__ = ["HLSError", "HLS_DIR", "KERNELS", "ap_types_dir", "csim_images", "csim_model", "csim_node", "node_model"]
+__all__ = ["CSimMismatch", "HLSError", "HLS_DIR", "KERNELS", "ap_types_dir", "csim_build", "csim_images", "csim_model", "csim_node", "node_model"]
 
 HLS_DIR = Path(__file__).resolve().parent.parent / "hls"
 DEFAULT_CACHE = Path(__file__).resolve().parent.parent / "rtl_tests" / "sim_build" / "hls"
@@ -522,3 +522,62 @@ def csim_images(model, images: np.ndarray, cache_dir: os.PathLike | str = DEFAUL
     gin, gout = model.graph.input[0].name, model.graph.output[0].name
     y = csim_model(model, {gin: x.astype(np.int64)}, cache_dir)[gout]
     return y.reshape(len(images), -1)
+
+
+class CSimMismatch(HLSError):
+    """The C simulation of a build gave logits that differ from PyTorch (names the images)."""
+
+
+def csim_build(build: os.PathLike | str, images: int = 100, log=None) -> dict:
+    """``xnorvit csim``: check ``BUILD/manifest.json``, C-simulate ``images``
+    real test images through the HLS kernels of ``BUILD/rtl/hw_stitched.onnx``
+    (weights, thresholds and tables from the graph's initializers) and compare
+    the logits with the run's PyTorch model bit for bit. Writes
+    ``BUILD/report/csim.json`` (images, bit-exact count, accuracy, the C++
+    program's directory under ``BUILD/sim/hls/``, wall seconds of compile+run).
+
+    Raises:
+        FileNotFoundError: not a build.
+        ManifestError: files differ from the manifest.
+        HLSError: as :func:`csim_model`; :class:`CSimMismatch` when logits differ.
+    """
+    import json
+    import time
+
+    import torch
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from xnorvit.flows.manifest import check_manifest
+    from xnorvit.flows.verify import _run_meta
+    from xnorvit.model.data import load_dataset, to_float
+
+    log = log or (lambda s: None)
+    build = Path(build).resolve()
+    for f in ("compile.json", "rtl/hw_stitched.onnx"):
+        if not (build / f).is_file():
+            raise FileNotFoundError(f"{build}/{f} missing: not a hardware build; run `xnorvit build RUN --out {build}` first")
+    check_manifest(build)
+    _, torch_model, dataset = _run_meta(build)
+    d = load_dataset(dataset)
+    n = min(images, len(d.x_test))
+    x, y = d.x_test[:n], d.y_test[:n]
+    model = ModelWrapper(str(build / "rtl" / "hw_stitched.onnx"))
+    log(f"C simulation of {len(model.graph.node)} HLS kernels on {n} real {dataset} test images")
+    t0 = time.monotonic()
+    cache = build / "sim" / "hls"  # BUILD/sim: outside the manifest
+    source, _, _ = _program(model)
+    program = _build(source, cache).parent
+    logits = csim_images(model, x, cache)
+    wall = time.monotonic() - t0
+    with torch.no_grad():
+        ref = torch_model.integer_logits(to_float(x)).numpy()
+    exact = np.all(logits == ref, axis=1)
+    rep = {"images": int(n), "images_bit_exact": int(exact.sum()), "csim_accuracy": float(np.mean(logits.argmax(1) == y)),
+           "program": str(program), "wall_s": round(wall, 2), "dataset": dataset}
+    (build / "report").mkdir(exist_ok=True)
+    (build / "report" / "csim.json").write_text(json.dumps(rep, indent=1) + "\n")
+    if not exact.all():
+        bad = np.flatnonzero(~exact)
+        raise CSimMismatch(f"C simulation differs from PyTorch on {len(bad)} of {n} images (first: test image "
+                           f"{int(bad[0])}); see {build / 'report' / 'csim.json'}")
+    return rep

@@ -278,6 +278,27 @@ def test_tiny_bivit_csim_on_real_images_equals_pytorch_finn_and_rtl(tiny_build, 
     assert res["outputs"] == hls_beats, "C simulation != stitched RTL output beats"
 
 
+def test_csim_cli_on_a_build(tiny_build, tmp_path):
+    """``xnorvit csim`` on a copy of the tiny build: 20/20 real images bit-exact
+    (its own comparison with PyTorch), report/csim.json written, the program
+    under BUILD/sim/hls; a build whose files differ from the manifest is refused."""
+    import json
+    import subprocess
+    import sys
+
+    b = tmp_path / "build"
+    shutil.copytree(tiny_build, b, ignore=shutil.ignore_patterns("sim", "report"))
+    cli = [sys.executable, "-m", "xnorvit.flows.cli"]
+    p = subprocess.run([*cli, "csim", str(b), "--images", "20"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    rep = json.loads((b / "report" / "csim.json").read_text())
+    assert rep["images"] == 20 and rep["images_bit_exact"] == 20 and "20/20 images bit-exact" in p.stdout
+    assert Path(rep["program"]).parent == b / "sim" / "hls" and (Path(rep["program"]) / "main.cpp").is_file()
+    (b / "hw.onnx").write_bytes((b / "hw.onnx").read_bytes() + b"\0")
+    p = subprocess.run([*cli, "csim", str(b)], capture_output=True, text=True)
+    assert p.returncode == 2 and "hw.onnx" in p.stderr and "Traceback" not in p.stderr, p.stderr
+
+
 def test_csim_errors_are_one_line():
     from onnx import helper
     from qonnx.core.modelwrapper import ModelWrapper
