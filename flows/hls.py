@@ -47,7 +47,7 @@ import numpy as np
 
 from xnorvit.flows.driver import pack_beats, unpack_beats
 
-__all__ = ["CSimMismatch", "HLSError", "HLS_DIR", "KERNELS", "ap_types_dir", "csim_build", "csim_images", "csim_model", "csim_node", "node_model"]
+__all__ = ["to_hls", "CSimMismatch", "HLSError", "HLS_DIR", "KERNELS", "ap_types_dir", "csim_build", "csim_images", "csim_model", "csim_node", "node_model"]
 
 HLS_DIR = Path(__file__).resolve().parent.parent / "hls"
 DEFAULT_CACHE = Path(__file__).resolve().parent.parent / "rtl_tests" / "sim_build" / "hls"
@@ -581,3 +581,39 @@ def csim_build(build: os.PathLike | str, images: int = 100, log=None) -> dict:
         raise CSimMismatch(f"C simulation differs from PyTorch on {len(bad)} of {n} images (first: test image "
                            f"{int(bad[0])}); see {build / 'report' / 'csim.json'}")
     return rep
+
+
+def to_hls(model, exec_mode: str = "cppsim"):
+    """Turn every ``*_rtl`` node of a hardware graph into its ``*_hls`` variant
+    (:mod:`xnorvit.flows.ops.hls`; ``MVAU_xnor_rtl``/``MVAU_int_rtl`` ->
+    ``MVAU_hls``), keeping the attributes the variant declares, with
+    ``exec_mode`` set on every node (finn-plus's ``SetExecMode`` only visits
+    the ``finn.custom_op.fpgadataflow.*`` domains); returns a new
+    ``ModelWrapper``. Under ``"cppsim"`` FINN's ``execute_onnx`` runs each
+    node's C simulation; ``""`` runs the ops' python semantics.
+
+    Raises:
+        HLSError: a node without an HLS variant (named).
+    """
+    import copy
+
+    from onnx import helper
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from xnorvit.flows.ops import hls as hls_ops
+
+    m = ModelWrapper(copy.deepcopy(model.model))
+    for k, node in enumerate(list(m.graph.node)):
+        base = node.op_type[:-4] if node.op_type.endswith(("_rtl", "_hls")) else node.op_type
+        target = "MVAU_hls" if base in ("MVAU", "MVAU_xnor", "MVAU_int") else f"{base}_hls"
+        if target not in hls_ops.custom_op:
+            raise HLSError(f"node {node.name}: no HLS variant of {node.op_type} (have: {', '.join(sorted(hls_ops.custom_op))})")
+        new = helper.make_node(target, node.input, node.output, domain=hls_ops.DOMAIN, name=node.name)
+        new.attribute.extend(node.attribute)
+        known = hls_ops.custom_op[target](new).get_nodeattr_types()
+        del new.attribute[:]
+        new.attribute.extend(a for a in node.attribute if a.name in known and a.name != "exec_mode")
+        new.attribute.append(helper.make_attribute("exec_mode", exec_mode))
+        m.graph.node.insert(k, new)
+        m.graph.node.remove(node)
+    return m

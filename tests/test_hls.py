@@ -278,6 +278,38 @@ def test_tiny_bivit_csim_on_real_images_equals_pytorch_finn_and_rtl(tiny_build, 
     assert res["outputs"] == hls_beats, "C simulation != stitched RTL output beats"
 
 
+def test_hls_variants_execute_their_c_simulation(tiny_build, tmp_path):
+    """``to_hls`` of the tiny build's graph gives one ``*_hls`` node per
+    ``*_rtl`` node; under ``exec_mode="cppsim"`` FINN's ``execute_onnx`` runs
+    each node's C simulation (a program compiled in every node's
+    ``code_gen_dir_cppsim``), and the logits of real images equal PyTorch's."""
+    import json
+
+    import torch
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+
+    from xnorvit.flows.compile import execute
+    from xnorvit.flows.hls import to_hls
+    from xnorvit.model.data import load_dataset, to_float
+    from xnorvit.model.train import load_checkpoint
+
+    hw = ModelWrapper(str(tiny_build / "hw.onnx"))
+    m = to_hls(hw)
+    assert [n.name for n in m.graph.node] == [n.name for n in hw.graph.node]
+    assert all(n.op_type.endswith("_hls") and n.domain == "xnorvit.flows.ops.hls" for n in m.graph.node)
+    for n in m.graph.node:
+        getCustomOp(n).set_nodeattr("code_gen_dir_cppsim", str(tmp_path / n.name))
+    x = load_dataset("digits").x_test[:2]
+    logits = execute(m, x)
+    for n in m.graph.node:
+        assert list((tmp_path / n.name).glob("*/csim")), f"{n.name} did not run a C simulation"
+    torch_model, _ = load_checkpoint(Path(json.loads((tiny_build / "compile.json").read_text())["run"]) / "model.pt")
+    with torch.no_grad():
+        ref = torch_model.integer_logits(to_float(x)).numpy()
+    assert np.array_equal(np.rint(logits).astype(np.int64), ref)
+
+
 def test_csim_cli_on_a_build(tiny_build, tmp_path):
     """``xnorvit csim`` on a copy of the tiny build: 20/20 real images bit-exact
     (its own comparison with PyTorch), report/csim.json written, the program
@@ -303,7 +335,7 @@ def test_csim_errors_are_one_line():
     from onnx import helper
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from xnorvit.flows.hls import HLSError, csim_images, csim_node
+    from xnorvit.flows.hls import HLSError, csim_images, csim_node, to_hls
 
     m = _h().residual_model(rtl=True)
     with pytest.raises(HLSError, match="2 streamed inputs, got 1"):
@@ -311,6 +343,8 @@ def test_csim_errors_are_one_line():
     m.graph.node[0].op_type = "Unknown_rtl"
     with pytest.raises(HLSError, match="no HLS kernel for op Unknown_rtl"):
         csim_node(m, m.graph.node[0], [np.zeros((1, 4, 8))] * 2)
+    with pytest.raises(HLSError, match="no HLS variant of Unknown_rtl"):
+        to_hls(m)
     g = helper.make_graph([], "empty", [], [])
     with pytest.raises(HLSError, match="raw uint8"):
         csim_images(ModelWrapper(helper.make_model(g)), np.zeros((1, 1, 8, 8), np.uint8))
