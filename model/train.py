@@ -336,8 +336,9 @@ def train_model(
             seen += len(yb)
             correct += int((logits.argmax(1) == yb).sum())
             loss_sum += loss.item() * len(yb)
+            # refresh=False: set_postfix would otherwise redraw on every step, whatever mininterval says
+            bar.set_postfix(epoch=epoch + 1, loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", refresh=False)
             bar.update(1)
-            bar.set_postfix(epoch=epoch + 1, loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
         if phase is not None:
             phase.__exit__(None, None, None)
         history.append({"epoch": epoch + 1, "loss": loss_sum / seen, "train_accuracy": correct / seen})

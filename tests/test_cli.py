@@ -53,6 +53,19 @@ def test_export_of_non_run_and_corrupt_checkpoint(tmp_path, tiny_run):
     assert p.returncode == 2 and "corrupt or unreadable checkpoint" in one_line_error(p)
 
 
+def test_training_progress_is_quiet_in_a_pipe(tmp_path):
+    """With stderr a pipe (CI, `make demo | tee`), each training phase draws its
+    bar a few times (start, at most every 30 s, end), not once per step."""
+    import re
+
+    p = run("train", "--dataset", "digits", "--out", tmp_path / "r", "--epochs", "2", "--teacher-epochs", "2",
+            "--dim", "16", "--depth", "1", "--stem-channels", "4")
+    assert p.returncode == 0, p.stderr
+    for phase in ("teacher", "student"):
+        draws = [d for d in re.split(r"[\r\n]", p.stderr) if d.startswith(f"{phase}:")]
+        assert 1 <= len(draws) <= 4, (phase, len(draws), draws[:5])  # 2 epochs of 45 steps each
+
+
 def test_train_and_export_via_cli(tmp_path):
     out = tmp_path / "cli"
     p = run("train", "--dataset", "digits", "--out", out, "--epochs", "1", "--teacher-epochs", "1", "--dim", "16", "--depth", "1", "--stem-channels", "4", "--quiet")
