@@ -329,6 +329,9 @@ def main() -> None:
     if not os.environ.get("XNORVIT_WARNINGS"):
         for cat in (UserWarning, DeprecationWarning, FutureWarning):
             warnings.filterwarnings("ignore", category=cat, module=_QUIET_WARNINGS_FROM)
+        # the ONNX exporter's registry logs the optional packages it skips ("torchvision is
+        # not installed"); torch's own log settings: "-onnx" = errors only (before torch loads)
+        os.environ.setdefault("TORCH_LOGS", "-onnx")
     app()
 
 

@@ -225,12 +225,15 @@ def _fmpad_call(name, inst, model, node, ins, outs, consts):
 
 def _swg_call(name, inst, model, node, ins, outs, consts):
     g = inst.get_nodeattr
-    if g("depthwise") or g("parallel_window"):
-        raise HLSError(f"{node.name}: depthwise or parallel-window sliding windows are not in hls/stream_ops.hpp")
+    if g("depthwise"):
+        raise HLSError(f"{node.name}: depthwise sliding windows are not in hls/stream_ops.hpp")
+    par = bool(g("parallel_window"))
+    if par and g("SIMD") != g("IFMChannels"):
+        raise HLSError(f"{node.name}: a parallel window needs SIMD = IFMChannels")
     (ih, iw), (kh, kw), (sh, sw), (dh, dw), (oh, ow) = g("IFMDim"), g("ConvKernelDim"), g("Stride"), g("Dilation"), g("OFMDim")
     bits, _ = _elem(_dt(inst, "in"))
     return (f"xnorvit::swg<{ih}, {iw}, {g('IFMChannels')}, {g('SIMD')}, {bits}, {kh}, {kw}, {sh}, {sw}, {dh}, {dw}, "
-            f"{oh}, {ow}>({ins[0]}, {outs[0]}, FRAMES);")
+            f"{oh}, {ow}, {_b(par)}>({ins[0]}, {outs[0]}, FRAMES);")
 
 
 def _attention_call(name, inst, model, node, ins, outs, consts):

@@ -10,7 +10,7 @@
 //   duplicate_streams DuplicateStreams   out_j = in, j < N                        (rtl/stream_fork.sv)
 //   dwc               (stitch-inserted)  width conversion, same element order     (rtl/stream_dwc.sv)
 //   fmpadding         FMPadding_rtl      zero border [top, left, bottom, right]    (finn-rtllib fmpadding)
-//   swg               ConvolutionInputGenerator_rtl  im2col, (ky, kx, c) order     (finn-rtllib swg)
+//   swg               ConvolutionInputGenerator_rtl  im2col, (ky, kx, c) order; parallel window (finn-rtllib swg)
 //
 // Streams follow FINN's convention: a beat holds the innermost dimension of
 // the op's folded shape (PE or SIMD lanes of the element width, lane 0 in the
@@ -161,24 +161,36 @@ void fmpadding(hls::stream<ap_uint<SIMD * BITS> > &in, hls::stream<ap_uint<SIMD 
 }
 
 // ConvolutionInputGenerator_rtl (not depthwise): for each output pixel (oy, ox), the
-// K_H x K_W window in (ky, kx, channel) order, SIMD channels per beat. The frame is
-// buffered (a C-simulation model of the sliding window; the RTL uses line buffers).
+// K_H x K_W window in (ky, kx, channel) order, SIMD channels per beat; with PARALLEL
+// (FINN's parallel_window, SIMD = C) the whole window in one beat, element (ky, kx, c)
+// at lane (ky*KW + kx)*C + c. The frame is buffered (a C-simulation model of the
+// sliding window; the RTL uses line buffers).
 template <unsigned IH, unsigned IW, unsigned C, unsigned SIMD, unsigned BITS, unsigned KH, unsigned KW, unsigned SH,
-          unsigned SW, unsigned DH, unsigned DW, unsigned OH, unsigned OW>
-void swg(hls::stream<ap_uint<SIMD * BITS> > &in, hls::stream<ap_uint<SIMD * BITS> > &out, unsigned frames) {
+          unsigned SW, unsigned DH, unsigned DW, unsigned OH, unsigned OW, bool PARALLEL>
+void swg(hls::stream<ap_uint<SIMD * BITS> > &in,
+         hls::stream<ap_uint<(PARALLEL ? KH * KW * (C / SIMD) : 1) * SIMD * BITS> > &out, unsigned frames) {
+    const unsigned G = SIMD * BITS;  // bits of one group of SIMD channels
     static ap_uint<SIMD * BITS> img[IH][IW][C / SIMD];
     for (unsigned fr = 0; fr < frames; fr++) {
         for (unsigned y = 0; y < IH; y++)
             for (unsigned x = 0; x < IW; x++)
                 for (unsigned f = 0; f < C / SIMD; f++) img[y][x][f] = in.read();
         for (unsigned oy = 0; oy < OH; oy++)
-            for (unsigned ox = 0; ox < OW; ox++)
+            for (unsigned ox = 0; ox < OW; ox++) {
+                ap_uint<(PARALLEL ? KH * KW * (C / SIMD) : 1) * SIMD * BITS> window = 0;
+                unsigned k = 0;
                 for (unsigned ky = 0; ky < KH; ky++)
                     for (unsigned kx = 0; kx < KW; kx++)
-                        for (unsigned f = 0; f < C / SIMD; f++) {
+                        for (unsigned f = 0; f < C / SIMD; f++, k++) {
 #pragma HLS PIPELINE II = 1
-                            out.write(img[oy * SH + ky * DH][ox * SW + kx * DW][f]);
+                            const ap_uint<SIMD * BITS> g = img[oy * SH + ky * DH][ox * SW + kx * DW][f];
+                            if (PARALLEL)
+                                window.range(k * G + G - 1, k * G) = g;
+                            else
+                                out.write(g);
                         }
+                if (PARALLEL) out.write(window);
+            }
     }
 }
 

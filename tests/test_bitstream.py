@@ -94,7 +94,7 @@ def _top_ports(sv: str, module: str) -> dict[str, tuple[str, int]]:
 def test_bitstream_writes_project_and_says_what_to_run(build, tmp_path):
     copy = tmp_path / "b"
     shutil.copytree(build, copy)
-    p = _xnorvit("bitstream", copy)
+    p = _xnorvit("bitstream", copy, "--board", "pynq-z2")
     assert p.returncode == 0, p.stderr[-2000:]
     lines = [ln for ln in p.stdout.splitlines() if ln.strip()]
     assert len(lines) == 1 and "Vivado is not on PATH" in lines[0] and "vivado -mode batch -source make_bitstream.tcl" \

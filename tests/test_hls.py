@@ -181,7 +181,7 @@ def _fmpad(h, w, pad, c, simd, dt):
                                 numInputVectors=1, exec_mode="cppsim"), {"inp": dt, "outp": dt})
 
 
-def _swg(ifm, k, c, simd, stride, dt):
+def _swg(ifm, k, c, simd, stride, dt, parallel=0):
     from xnorvit.flows import finn_ref
 
     ofm = [(ifm[i] - k[i]) // stride[i] + 1 for i in range(2)]
@@ -189,7 +189,7 @@ def _swg(ifm, k, c, simd, stride, dt):
                            (1, *ofm, k[0] * k[1] * c),
                            dict(ConvKernelDim=list(k), IFMChannels=c, IFMDim=list(ifm), OFMDim=ofm, SIMD=simd,
                                 Stride=list(stride), Dilation=[1, 1], depthwise=0, inputDataType=dt, outputDataType=dt,
-                                exec_mode="cppsim"), {"inp": dt, "outp": dt})
+                                parallel_window=parallel, exec_mode="cppsim"), {"inp": dt, "outp": dt})
 
 
 FINN_CASES = {
@@ -199,6 +199,7 @@ FINN_CASES = {
     "swg-10x10-K3-C1-SIMD1-S1-UINT8": lambda: _swg((10, 10), (3, 3), 1, 1, (1, 1), "UINT8"),
     "swg-8x8-K2-C4-SIMD1-S2-UINT4": lambda: _swg((8, 8), (2, 2), 4, 1, (2, 2), "UINT4"),
     "swg-6x7-K3-C6-SIMD3-S1x2-INT2": lambda: _swg((6, 7), (3, 3), 6, 3, (1, 2), "INT2"),
+    "swg-10x10-K3-C1-SIMD1-S1-parallel-UINT8": lambda: _swg((10, 10), (3, 3), 1, 1, (1, 1), "UINT8", parallel=1),
 }
 
 

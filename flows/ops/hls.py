@@ -83,15 +83,15 @@ def _variant(base, **methods):
         "__module__": __name__, **methods})
 
 
-def _no_parallel_window(self):
-    """``xnorvit::swg`` streams one window element group (SIMD channels) per beat."""
-    return False
+def _parallel_window(self):
+    """``xnorvit::swg`` streams the whole window per beat when ``parallel_window`` is set."""
+    return bool(self.get_nodeattr("parallel_window"))
 
 
 #: op type -> class; ``MVAU_hls`` covers XNOR and integer MVAUs (``binaryXnorMode``)
 custom_op = {f"{b.__name__}_hls": _variant(b) for b in (
     MVAU, Thresholding, ResidualAdd, PosAdd, TokenPool, DuplicateStreams, FMPadding, BinaryAttention)}
 custom_op["ConvolutionInputGenerator_hls"] = _variant(ConvolutionInputGenerator,
-                                                      use_parallel_window_output=_no_parallel_window)
+                                                      use_parallel_window_output=_parallel_window)
 globals().update(custom_op)
 __all__ += sorted(custom_op)
