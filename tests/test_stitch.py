@@ -140,6 +140,27 @@ def test_fifo_sizing_and_stalled_simulation(block):
         assert res["outputs"] == expected and not res["deadlock"]
 
 
+def test_parallel_simulations_equal_sequential_ones(block):
+    """simulate_parallel (forked runs sharing one build) returns, in order,
+    exactly what the same runs give one after the other; a failing run
+    (watchdog far below the frames' cycles) raises SimulationError with its
+    results attached, after the runs before it finished."""
+    m, st = block
+    ctxs = contexts(m, 4, seed=7)
+    frames, expected = xv.beats_of_contexts(m, st, ctxs)
+    runs = [dict(work=st.out / "sim" / f"par-{i}-{b}", idle=i, backpressure=b, seed=3)
+            for i, b in (("none", "none"), ("random", "random"), ("burst", "cycle"))]
+    par = xv.simulate_parallel(st, frames, runs, jobs=2)
+    seq = [xv.simulate(st, frames, **{**kw, "work": kw["work"].with_name(kw["work"].name + "-seq")}) for kw in runs]
+    for p, s_ in zip(par, seq):
+        assert p["outputs"] == expected and p["in_cycles"] == s_["in_cycles"] and p["out_cycles"] == s_["out_cycles"]
+    assert par[0]["in_cycles"] != par[1]["in_cycles"]  # the stalled run really stalled
+    bad = [runs[0], {**runs[1], "max_cycles": 20, "work": st.out / "sim" / "par-watchdog"}]
+    with pytest.raises(xv.SimulationError) as info:
+        xv.simulate_parallel(st, frames, bad, jobs=2)
+    assert info.value.results["deadlock"], info.value.results
+
+
 def test_first_divergence_names_the_layer(block):
     """RTL of the block against a reference whose position table differs:
     the first diverging layer is the position add, not the residual add."""
