@@ -302,8 +302,10 @@ def train_model(
     step = 0
     # one bar per phase; redrawn at most every 30 s when stderr is a log file, not a terminal
     tty = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+    # (maxinterval too: tqdm's monitor thread otherwise forces a redraw every 10 s)
+    every = 0.1 if tty else 30.0
     bar = tqdm(total=total, desc=desc, disable=not progress, dynamic_ncols=True, leave=True,
-               mininterval=0.1 if tty else 30.0)
+               mininterval=every, maxinterval=max(every, 10.0))
     for epoch in range(epochs):
         model.train()
         phase = mlp_full_precision(model) if epoch < fp_mlp_epochs else None
