@@ -127,6 +127,8 @@ def _flow_errors():
     from xnorvit.flows.sim import SimulationError
     from xnorvit.flows.stitch import StitchError
     from xnorvit.flows.transforms import UnsupportedNodeError
+    from xnorvit.flows.transforms.attention import AttentionPatternError
+    from xnorvit.flows.transforms.exact import ExactThresholdError
     from xnorvit.flows.verify import VerificationError
     from xnorvit.model.train import CheckpointError
 
@@ -135,6 +137,8 @@ def _flow_errors():
     except (OutputExistsError, FileNotFoundError, FoldingError, UnsupportedNodeError, ManifestError,
             CheckpointError) as exc:
         _fail(str(exc))
+    except (ExactThresholdError, AttentionPatternError) as exc:  # a graph the compiler cannot map (names the node)
+        _fail(f"cannot compile: {str(exc).splitlines()[0]}")
     except KeyError as exc:
         _fail(str(exc.args[0]))
     except (CompileError, StitchError, SimulationError, VerificationError) as exc:

@@ -6,6 +6,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 
 XNORVIT = shutil.which("xnorvit", path=os.path.dirname(sys.executable)) or "xnorvit"
 
@@ -106,3 +108,21 @@ def test_synth_command_reports_resources(tmp_path):
 def test_synth_unknown_kernel_is_one_line_error():
     p = run("synth", "nosuch")
     assert p.returncode == 2 and "unknown kernel 'nosuch'" in one_line_error(p)
+
+
+@pytest.mark.parametrize("error", ["ExactThresholdError", "AttentionPatternError"])
+def test_compiler_limits_are_one_line_errors(error, capsys):
+    """A graph the compiler cannot map (e.g. a ±1 per-channel Mul left before a
+    MultiThreshold) exits 2 with one line naming the node, not a traceback."""
+    import typer
+
+    from xnorvit.flows import cli
+    from xnorvit.flows.transforms import attention, exact
+
+    exc_type = getattr(exact, error, None) or getattr(attention, error)
+    with pytest.raises(typer.Exit) as info, cli._flow_errors():
+        raise exc_type("MultiThreshold 'MultiThreshold_3': input producer 'Mul_0' is not a weight MatMul/Conv")
+    assert info.value.exit_code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: cannot compile: MultiThreshold 'MultiThreshold_3': input producer 'Mul_0' is not a weight "
+                   "MatMul/Conv"], err
