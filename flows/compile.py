@@ -164,6 +164,7 @@ def streamline_stages(model, log: Callable[[str], None] | None = None, max_round
         m = _tidy(m)
         if _signature(m) == before:
             break
+    m = m.transform(xt.AbsorbSignMulIntoConv())  # a negative patch-embedding BatchNorm gamma's sign
     m = m.transform(xt.ConvertBipolarMatMulsToXnorPopcount())
     m = m.transform(Streamline())
     m = m.transform(xt.AnnotateIntegerTypes())

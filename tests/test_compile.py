@@ -170,3 +170,23 @@ def test_full_size_bivit_t_on_mnist(tmp_path):
     for name in xc.STAGES:
         r = xc.check_stage(stages[name], model, images)
         assert r["mismatches"] == 0 and r["equal"], (name, r)
+
+
+def test_negative_patch_embedding_gamma_compiles_bit_exact(tmp_path):
+    """A patch-embedding BatchNorm with negative gamma (any retraining can give
+    one) leaves a per-channel ±1 Mul after the token flatten that no
+    MultiThreshold absorbs; AbsorbSignMulIntoConv negates those conv output
+    channels. Every stage must still equal PyTorch on real digits images."""
+    import torch
+
+    model, d = _calibrated("digits", **SMALL)
+    with torch.no_grad():
+        model.embed.norm.weight[::3] *= -1  # channels 0, 3, 6, ...
+    path = tmp_path / "neg.onnx"
+    export_qonnx_model(model, path)
+    stages = xc.streamline_stages(path)
+    assert "Mul" not in xc.op_counts(stages["streamlined"])
+    images = d.x_test[:40]
+    for name, m in stages.items():
+        r = xc.check_stage(m, model, images)
+        assert r["equal"] and r["mismatches"] == 0, (name, r)

@@ -8,6 +8,7 @@ from .checks import UnsupportedNodeError, check_integer_graph
 from .xnor import ConvertBipolarMatMulsToXnorPopcount
 from .layout import ChannelsLastBatchNorm, SetTokenThresholdLayout
 from .streamline import (
+    AbsorbSignMulIntoConv,
     AnnotateIntegerTypes,
     ConvertReduceMeanToSum,
     MoveChannelwiseLinearPastFlatten,
@@ -21,6 +22,7 @@ __all__ = [
     "ExactThresholds",
     "ExactThresholdError",
     "IntegerInput",
+    "AbsorbSignMulIntoConv",
     "AnnotateIntegerTypes",
     "UnsupportedNodeError",
     "check_integer_graph",

@@ -10,7 +10,7 @@ from qonnx.transformation.base import Transformation
 from qonnx.transformation.infer_shapes import InferShapes
 from qonnx.util.basic import get_by_name
 
-__all__ = ["AnnotateIntegerTypes", "MoveScalarMulPastConstAdd", "MoveChannelwiseLinearPastFlatten", "MoveScalarMulPastReduce", "ConvertReduceMeanToSum", "RemoveOutputScale"]
+__all__ = ["AbsorbSignMulIntoConv", "AnnotateIntegerTypes", "MoveScalarMulPastConstAdd", "MoveChannelwiseLinearPastFlatten", "MoveScalarMulPastReduce", "ConvertReduceMeanToSum", "RemoveOutputScale"]
 
 
 def _scalar(model, name):
@@ -103,6 +103,53 @@ class MoveChannelwiseLinearPastFlatten(Transformation):
             graph.node.remove(op)
             graph.node.insert(list(graph.node).index(tr) + 1, op)
             model = model.transform(InferShapes())
+            return (model, True)
+        return (model, False)
+
+
+class AbsorbSignMulIntoConv(Transformation):
+    """``Conv(W) -> Reshape (N,C,L) -> Transpose(0,2,1) -> Mul(s)`` with a
+    per-channel sign ``s`` (shape ``(C,)``, every entry -1 or +1) becomes
+    ``Conv(W * s) -> Reshape -> Transpose``: the output channels with
+    ``s = -1`` get negated integer weights.
+
+    A patch-embedding BatchNorm with negative gamma leaves this ``Mul``:
+    finn-plus factors the sign out of the channel scale
+    (``FactorOutMulSignMagnitude``) and absorbs the magnitude into the
+    residual quantizer's thresholds, but a MultiThreshold cannot absorb a
+    sign, and finn-plus's ``Absorb1BitMulIntoConv`` needs the ``Mul``
+    right after the ``Conv``, not after the token flatten. Exact: the
+    integer weights are negated (skipped when a negated weight leaves the
+    weight's datatype, e.g. -128 of a wide-range INT8), and
+    :class:`~xnorvit.flows.transforms.ExactThresholds` accepts weights that
+    differ from the reference by a per-channel sign.
+    """
+
+    def apply(self, model):
+        for mul in model.graph.node:
+            if mul.op_type != "Mul":
+                continue
+            s = model.get_initializer(mul.input[1])
+            tr = model.find_producer(mul.input[0])
+            if s is None or s.ndim != 1 or not np.all(np.abs(s) == 1) or tr is None or tr.op_type != "Transpose":
+                continue
+            if list(get_by_name(tr.attribute, "perm").ints) != [0, 2, 1] or _only_consumer(model, tr.output[0]) is not mul:
+                continue
+            rs = model.find_producer(tr.input[0])
+            conv = model.find_producer(rs.input[0]) if rs is not None and rs.op_type == "Reshape" else None
+            if conv is None or conv.op_type != "Conv" or _only_consumer(model, rs.output[0]) is not tr:
+                continue
+            w = model.get_initializer(conv.input[1])
+            if w is None or _only_consumer(model, conv.output[0]) is not rs or w.shape[0] != s.size:
+                continue
+            flipped = w * s.reshape(-1, *([1] * (w.ndim - 1)))
+            dt = model.get_tensor_datatype(conv.input[1])
+            if not np.all(dt.allowed(flipped)):
+                continue
+            model.set_initializer(conv.input[1], flipped.astype(np.float32))
+            model.set_tensor_datatype(conv.input[1], dt)
+            tr.output[0] = mul.output[0]
+            model.graph.node.remove(mul)
             return (model, True)
         return (model, False)
 
