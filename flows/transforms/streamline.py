@@ -146,8 +146,7 @@ class AbsorbSignMulIntoConv(Transformation):
             dt = model.get_tensor_datatype(conv.input[1])
             if not np.all(dt.allowed(flipped)):
                 continue
-            model.set_initializer(conv.input[1], flipped.astype(np.float32))
-            model.set_tensor_datatype(conv.input[1], dt)
+            model.set_initializer(conv.input[1], flipped.astype(np.float32))  # keeps its datatype annotation
             tr.output[0] = mul.output[0]
             model.graph.node.remove(mul)
             return (model, True)

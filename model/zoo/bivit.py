@@ -21,11 +21,9 @@ def bivit_t(binary: bool = True, **overrides) -> BinaryViT:
     the patch embedding's, which brings the pynq-z2 accelerator at 20,000
     frames/s within 70 % of the xc7z020's LUTs and block RAM
     (``benchmarks/results/flow.json``). Its registry recipe (14 teacher + 26
-    student epochs, peak learning rates 6e-3 / 1.2e-2) reaches 97.3 %
-    held-out with seed 0 (teacher 97.2 %) in 536 s of single-threaded
-    training beside another job (``benchmarks/results/train.json``), 96.3 %
-    with seed 1 (teacher 97.4 %); the default recipe's 10 + 24 epochs at
-    2e-3 / 3e-3 underfit: 94.5 % (teacher 95.2 %).
+    student epochs, peak learning rates 6e-3 / 1.2e-2) and its held-out
+    accuracy, teacher beside it, are recorded by ``benchmarks/train.py`` in
+    ``benchmarks/results/train.json``.
 
     Args:
         binary: binary student (True) or full-precision teacher (False).
