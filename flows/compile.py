@@ -130,7 +130,6 @@ def streamline_stages(model, log: Callable[[str], None] | None = None, max_round
     """
     finn_env.setup()
     from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
-    from finn.transformation.streamline import Streamline
     from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
     from finn.transformation.streamline.reorder import MoveLinearPastEltwiseAdd, MoveMulPastFork
 
@@ -158,7 +157,7 @@ def streamline_stages(model, log: Callable[[str], None] | None = None, max_round
            xt.MoveScalarMulPastReduce(), xt.ConvertReduceMeanToSum())
     for _ in range(max_rounds):
         before = _signature(m)
-        m = m.transform(Streamline())
+        m = m.transform(xt.LazyTidyStreamline())
         for t in own:
             m = m.transform(t)
         m = _tidy(m)
@@ -166,7 +165,7 @@ def streamline_stages(model, log: Callable[[str], None] | None = None, max_round
             break
     m = m.transform(xt.AbsorbSignMulIntoConv())  # a negative patch-embedding BatchNorm gamma's sign
     m = m.transform(xt.ConvertBipolarMatMulsToXnorPopcount())
-    m = m.transform(Streamline())
+    m = m.transform(xt.LazyTidyStreamline())
     m = m.transform(xt.AnnotateIntegerTypes())
     m = m.transform(RoundAndClipThresholds())
     m = m.transform(xt.RemoveOutputScale())

@@ -190,3 +190,23 @@ def test_negative_patch_embedding_gamma_compiles_bit_exact(tmp_path):
     for name, m in stages.items():
         r = xc.check_stage(m, model, images)
         assert r["equal"] and r["mismatches"] == 0, (name, r)
+
+
+def test_lazy_tidy_streamline_equals_finn_streamline(small):
+    """LazyTidyStreamline skips FINN's bookkeeping on unchanged graphs; the
+    graph it leaves must be byte-identical to finn-plus's own Streamline()
+    on a trained model, for the first streamlining round (most steps change
+    the graph) and for a round on an already-streamlined graph (none do)."""
+    from finn.transformation.streamline import Streamline
+
+    from xnorvit.flows.transforms import LazyTidyStreamline
+
+    lazy = LazyTidyStreamline()
+    assert len(lazy.steps) > 22 and any(type(t).__name__ == "InferDataTypes" for t in lazy.steps)
+    for stage in ("prepared", "streamlined"):
+        m = small[3][stage]
+        want = _copy(m).transform(Streamline()).model.SerializeToString()
+        got = _copy(m).transform(LazyTidyStreamline()).model.SerializeToString()
+        assert got == want, stage
+        if stage == "prepared":  # this round changes the graph: not a comparison of two no-ops
+            assert want != m.model.SerializeToString()

@@ -10,7 +10,7 @@ from qonnx.transformation.base import Transformation
 from qonnx.transformation.infer_shapes import InferShapes
 from qonnx.util.basic import get_by_name
 
-__all__ = ["AbsorbSignMulIntoConv", "AnnotateIntegerTypes", "MoveScalarMulPastConstAdd", "MoveChannelwiseLinearPastFlatten", "MoveScalarMulPastReduce", "ConvertReduceMeanToSum", "RemoveOutputScale"]
+__all__ = ["AbsorbSignMulIntoConv", "LazyTidyStreamline", "AnnotateIntegerTypes", "MoveScalarMulPastConstAdd", "MoveChannelwiseLinearPastFlatten", "MoveScalarMulPastReduce", "ConvertReduceMeanToSum", "RemoveOutputScale"]
 
 
 def _scalar(model, name):
@@ -262,4 +262,59 @@ class AnnotateIntegerTypes(Transformation):
                 w = model.get_initializer(n.input[1])
                 if w is not None:
                     model.set_tensor_datatype(n.output[0], DataType.get_smallest_possible(int(w.shape[0])))
+        return (model, False)
+
+
+class _Recorder:
+    """Stands in for a ModelWrapper to record the transformations a
+    meta-transformation applies, in order, without applying them."""
+
+    def __init__(self):
+        self.steps: list[Transformation] = []
+
+    def transform(self, trn, *args, **kwargs):
+        self.steps.append(trn)
+        return self
+
+
+#: FINN's per-step bookkeeping in ``Streamline``: rerun on an unchanged graph, each is a no-op
+_TIDY = ("RemoveIdentityOps", "GiveUniqueNodeNames", "GiveReadableTensorNames", "InferDataTypes", "InferDataLayouts")
+
+
+class LazyTidyStreamline(Transformation):
+    """finn-plus's ``Streamline()`` (Umuroglu & Jahre, arXiv:1709.04060),
+    tidying only after a step that changed the graph.
+
+    FINN's ``Streamline.apply`` runs each of its streamlining steps followed
+    by five bookkeeping transformations (``RemoveIdentityOps``,
+    ``GiveUniqueNodeNames``, ``GiveReadableTensorNames``, ``InferDataTypes``,
+    ``InferDataLayouts``), each with a deep copy and a cleanup; on a binary
+    ViT of ~300 nodes most steps find nothing to do, and the bookkeeping on
+    an unchanged graph is where most of the streamlining time goes (qonnx's
+    linear name lookups). This transformation replays FINN's own sequence
+    (recorded from ``Streamline.apply``, so it follows finn-plus) and skips a
+    bookkeeping run when the serialized model is byte-identical to what the
+    last bookkeeping run left. The result equals ``Streamline()``'s
+    (``tests/test_compile.py`` compares both on a trained model).
+    """
+
+    def __init__(self):
+        super().__init__()
+        from finn.transformation.streamline import Streamline
+
+        rec = _Recorder()
+        Streamline().apply(rec)
+        self.steps = rec.steps
+
+    def apply(self, model):
+        tidy_state = None  # serialized model the last bookkeeping run left (None: not tidied yet)
+        state = model.model.SerializeToString()
+        tidy = [type(t).__name__ in _TIDY for t in self.steps]
+        for k, trn in enumerate(self.steps):
+            if tidy[k] and state == tidy_state:
+                continue
+            model = model.transform(trn)
+            state = model.model.SerializeToString()
+            if tidy[k] and (k + 1 == len(self.steps) or not tidy[k + 1]):
+                tidy_state = state  # end of a bookkeeping run
         return (model, False)
