@@ -43,6 +43,15 @@ PARAMS_ENV = "XNORVIT_TEST_PARAMS"
 # waived in the RTL itself (``/* verilator lint_off ... */`` with a comment);
 # builds run with -Wall so any new warning fails the build.
 DEFAULT_BUILD_ARGS = ("-Wall", "-Wno-fatal", "--x-assign", "unique", "--x-initial", "unique")
+#: Appended to every Verilator build. cocotb's runner passes
+#: ``--public-flat-rw``, which makes every signal of the design VPI-writable:
+#: Verilator then keeps each one as a variable and cannot optimise across the
+#: hierarchy. Only the top level's signals are made public (a generated
+#: configuration file, :func:`_public_top_vlt`; the testbenches touch nothing
+#: else), and long C++ functions are split so that g++ does not spend most of
+#: a build on one function. ``benchmarks/sim_speed.py`` measures both
+#: settings on a stitched accelerator (``benchmarks/results/sim_speed.json``).
+VERILATOR_SIM_ARGS = ("--no-public-flat-rw", "--output-split-cfuncs", "1000")
 #: Simulators :func:`run_cocotb` drives.
 SIMULATORS = ("verilator", "icarus")
 #: Icarus: timescale of the build (cocotb clocks are given in ns).
@@ -120,6 +129,11 @@ def _sim_env() -> dict[str, str]:
     return env
 
 
+def _public_top_vlt(toplevel: str) -> str:
+    """Verilator configuration giving cocotb read/write access to ``toplevel``'s own signals only."""
+    return f'`verilator_config\npublic_flat_rw -module "{toplevel}" -var "*"\n'
+
+
 def build_key(
     toplevel: str,
     sources: Sequence[os.PathLike | str],
@@ -166,7 +180,9 @@ def build(
         sources: SystemVerilog/Verilog files, in compile order.
         parameters: top-level parameter overrides (``-G``), e.g. ``{"PE": 4}``.
         build_args: extra simulator arguments; default :data:`DEFAULT_BUILD_ARGS`
-            for Verilator, none for Icarus.
+            for Verilator, none for Icarus. Verilator builds always add
+            :data:`VERILATOR_SIM_ARGS` (only ``toplevel``'s own signals are
+            visible to cocotb).
         includes: include directories.
         cache_dir: root of the build cache; the build lands in
             ``cache_dir/<toplevel>/<key>`` (Icarus: ``<toplevel>/icarus-<key>``).
@@ -187,6 +203,8 @@ def build(
         build_args = DEFAULT_BUILD_ARGS if simulator == "verilator" else ()
     parameters = dict(parameters or {})
     sources = [s.resolve() for s in _hdl_sources(sources, simulator)]
+    if simulator == "verilator":
+        build_args = [*build_args, *VERILATOR_SIM_ARGS]
     key = build_key(toplevel, sources, parameters, build_args, includes, simulator)
     build_dir = Path(cache_dir).resolve() / toplevel / (key if simulator == "verilator" else f"{simulator}-{key}")
     stamp = build_dir / ".built"
@@ -196,6 +214,10 @@ def build(
         if stamp.exists():
             return build_dir
         (build_dir / "parameters.json").write_text(json.dumps(parameters, indent=1, default=str))
+        if simulator == "verilator":
+            vlt = build_dir / "public_top.vlt"
+            vlt.write_text(_public_top_vlt(toplevel))
+            sources = [vlt, *sources]
         log = build_dir / "build.log"
         env_before = dict(os.environ)
         os.environ.update(_sim_env())
