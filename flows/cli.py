@@ -61,6 +61,8 @@ def train(
     patch: Optional[int] = typer.Option(None, help="patch size in pixels"),
     mlp_ratio: Optional[float] = typer.Option(None, help="MLP hidden / dim"),
     stem_channels: Optional[int] = typer.Option(None, help="3x3 conv stem channels (0: none)"),
+    threads: Optional[int] = typer.Option(None, help="torch CPU threads (0: one per core, the default; 1 when "
+                                          "the machine is busy with other work)"),
     force: bool = typer.Option(False, "--force", help="overwrite an existing run directory"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
 ) -> None:

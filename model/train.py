@@ -72,10 +72,15 @@ class Recipe:
         distill_alpha: weight of the soft cross-entropy to the teacher.
         max_shift: random translation in pixels (0: none).
         seed: seed of initialisation, shuffling and augmentation.
-        threads: torch CPU threads (0: torch's default). 1 by default: these
-            small matrices gain little from a second thread, and any other
-            load on a 2-core machine slows a 2-thread run several-fold
-            (OpenMP barriers wait for the busy core).
+        threads: torch CPU threads; 0 (default): torch's default, one per
+            physical core. Alone on the machine (``make demo``,
+            ``benchmarks/train.py``) the second core pays: the default
+            bivit-t recipe trains in 442 s with 2 threads here
+            (``benchmarks/results/train.json``), 536 s with 1 (the same
+            benchmark at commit 58236b7).
+            Under other load a multi-thread run slows several-fold (OpenMP
+            barriers wait for the busy core): the tests, which share the
+            machine with simulations, pass 1.
         cross_layer: BiViT's cross-layer binarization (He et al., ICCV 2023):
             for the first ``round(cross_layer * epochs)`` student epochs only
             the attention is binary and every ``*.mlp`` branch runs in full
@@ -98,7 +103,7 @@ class Recipe:
     distill_alpha: float = 0.9
     max_shift: int = 2
     seed: int = 0
-    threads: int = 1
+    threads: int = 0
     cross_layer: float = 0.0
     osc_reg: float = 0.0
     osc_reg_last: float = 0.1
