@@ -84,7 +84,8 @@ def main() -> None:
         raise SystemExit("the two builds disagree on output beats or handshake cycles")
     a, b = rows["cocotb_default"], rows["xnorvit"]
     result = {
-        "run": comp.get("run"), "build": str(build), "images": args.images, "top": st.top,
+        "run": comp.get("run"), "build": str(build), "board": comp.get("board"), "ii_cycles": comp.get("ii_cycles"),
+        "hw_nodes": len(model.graph.node), "streams": len(st.edges), "images": args.images, "top": st.top,
         "runs": rows, "identical_outputs_and_cycles": True,
         "build_speedup": round(a["build_seconds"] / b["build_seconds"], 2),
         "sim_speedup": round(a["sim_seconds"] / b["sim_seconds"], 2),

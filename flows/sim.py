@@ -50,7 +50,10 @@ DEFAULT_BUILD_ARGS = ("-Wall", "-Wno-fatal", "--x-assign", "unique", "--x-initia
 #: configuration file, :func:`_public_top_vlt`; the testbenches touch nothing
 #: else), and long C++ functions are split so that g++ does not spend most of
 #: a build on one function. ``benchmarks/sim_speed.py`` measures both
-#: settings on a stitched accelerator (``benchmarks/results/sim_speed.json``).
+#: settings on a stitched accelerator: on bivit-t's pynq-z2 build (81 nodes,
+#: 98 streams) the build took 23 s instead of 53 s and 20 images simulated
+#: 3.3x faster, with identical outputs and cycles
+#: (``benchmarks/results/sim_speed.json``).
 VERILATOR_SIM_ARGS = ("--no-public-flat-rw", "--output-split-cfuncs", "1000")
 #: Simulators :func:`run_cocotb` drives.
 SIMULATORS = ("verilator", "icarus")
