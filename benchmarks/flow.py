@@ -96,7 +96,10 @@ def collect(out: Path, wall: dict, args, meta: dict) -> dict:
                      "estimated_fps": s["estimated_fps"], "bottleneck": s["bottleneck"],
                      "stalled_run": ver["runs"].get("stalled"), "free_run": ver["runs"].get("free"),
                      "ii_cycles_large_fifos": fifo.get("ii_cycles_large_fifos"),
-                     "fifo_entries": s["fifo_entries"], "fifos": len(fifo.get("depths", {}))},
+                     "fifo_entries": s["fifo_entries"], "fifos": len(fifo.get("depths", {})),
+                     "binary_macs": s.get("binary_macs"), "binary_macs_per_cycle": s.get("binary_macs_per_cycle"),
+                     "lut_per_binary_mac_per_cycle": s.get("lut_per_binary_mac_per_cycle"),
+                     "lut_source": s["resource_source"]},
         "verification": {"images_verified": s["images_verified"], "images_bit_exact": s["images_bit_exact"],
                          "rtl_equals_finn": s["rtl_equals_finn"], "hw_accuracy": s["hw_accuracy"],
                          "compile_check": comp.get("check")},
@@ -135,6 +138,8 @@ def markdown(r: dict) -> str:
          f"| frames/s at {m['fclk_mhz']:g} MHz | {me['fps']:,.0f} (estimate {me['estimated_fps']:,.0f}) |",
          f"| latency | {me['latency_cycles']} cycles = {me['latency_us']:.1f} us |",
          f"| FIFOs | {me['fifos']} FIFOs, {me['fifo_entries']:,} entries |",
+         *([f"| LUT per binary MAC/cycle | {me['lut_per_binary_mac_per_cycle']:.2f} ({me['lut_source']} LUTs, "
+            f"{me['binary_macs']:,} binary MACs/frame) |"] if me.get("lut_per_binary_mac_per_cycle") else []),
          f"| bit-exact vs PyTorch | {v['images_bit_exact']}/{v['images_verified']} real MNIST test images "
          f"(random idle/backpressure) |",
          f"| accuracy of the RTL outputs | {pct(v['hw_accuracy'])} |", "",

@@ -51,7 +51,7 @@ from xnorvit.flows import finn_env
 from xnorvit.flows.boards import Board
 
 __all__ = ["stitch_estimates", "fifo_resources", "dwc_resources", "stream_resources", "guess_depth", "LUT_FIT", "FF_FIT", "mvau_luts", "mvau_ffs", "mvau_dsps", "mvau_bram18", "rom_bram18", "layer_estimates",
-           "estimate", "RESOURCES"]
+           "estimate", "RESOURCES", "binary_macs", "lut_per_mac_cycle"]
 
 #: (constant, per PE*SIMD lane, per 64 ROM bits in LUTs) of the mvau_xnor LUT fit
 LUT_FIT = (68.74, 2.491, 5.376)
@@ -146,10 +146,38 @@ def _ff(inst) -> int | None:
     return int(fn()) if fn is not None else None
 
 
+def binary_macs(inst) -> int:
+    """1-bit multiply-accumulates one frame costs a hardware node (0 for a
+    node that computes none), counted as :func:`xnorvit.model.zoo.complexity.count_ops`
+    counts them on the PyTorch model:
+
+    - XNOR MVAU (``binaryXnorMode=1``): ``MW * MH`` per input vector,
+      ``prod(numInputVectors)`` vectors;
+    - binary attention: ``Q.K^T`` and ``P.V``, ``T * T * D`` each per head,
+      so ``2 * T * T * C`` (``C = heads * D``).
+
+    Multi-bit MVAUs (the 8-bit stem, patch projection and classifier) count
+    none. Raises :class:`ValueError` for an attention node without its
+    hardware attributes (:meth:`BinaryAttention.geometry`).
+    """
+    name = inst.onnx_node.op_type
+    if name.startswith("BinaryAttention"):
+        t, c, _, _ = inst.geometry()
+        return 2 * t * t * c
+    try:
+        xnor = bool(inst.get_nodeattr("binaryXnorMode"))
+    except AttributeError:  # qonnx: the op has no such attribute
+        return 0
+    if not xnor:
+        return 0
+    return int(inst.get_nodeattr("MW")) * int(inst.get_nodeattr("MH")) * math.prod(inst.get_nodeattr("numInputVectors"))
+
+
 def layer_estimates(model, board: Board) -> list[dict]:
     """Per node: ``name``, ``op_type``, ``cycles`` (per frame, ``get_exp_cycles``),
     ``lut``, ``ff`` (None where the op has no FF model), ``bram36`` (RAMB18/2),
-    ``dsp``, ``uram``, and the folding attributes present (PE, SIMD, PAR_T, PAR_D)."""
+    ``dsp``, ``uram``, ``binary_macs`` (per frame, :func:`binary_macs`) and
+    the folding attributes present (PE, SIMD, PAR_T, PAR_D)."""
     finn_env.setup()
     from qonnx.custom_op.registry import getCustomOp
 
@@ -159,7 +187,7 @@ def layer_estimates(model, board: Board) -> list[dict]:
         row = {"name": node.name, "op_type": node.op_type, "cycles": int(inst.get_exp_cycles()),
                "lut": int(round(inst.lut_estimation(board.part))), "ff": _ff(inst),
                "bram36": float(inst.bram_estimation(board.part)) / 2, "dsp": int(inst.dsp_estimation(board.part)),
-               "uram": int(inst.uram_estimation(board.part))}
+               "uram": int(inst.uram_estimation(board.part)), "binary_macs": binary_macs(inst)}
         for k in ("PE", "SIMD", "PAR_T", "PAR_D", "parallel_window"):
             try:
                 row[k] = int(inst.get_nodeattr(k))
@@ -271,7 +299,10 @@ def estimate(model, board: Board, fclk_mhz: float = 100.0, depths: dict[int, int
         ``ii_cycles`` is the slowest layer's cycles per frame (the pipeline's
         initiation interval), ``fps = fclk / ii``; the latency estimate is the
         sum of the layers' cycles (an upper bound of a pipeline that does not
-        overlap layers within a frame). ``ff`` totals only the layers with an
+        overlap layers within a frame). ``binary_macs`` sums the layers'
+        1-bit MACs per frame; ``lut_per_binary_mac_per_cycle`` is the figure
+        of merit of a binary accelerator, ``LUT / (binary_macs / ii_cycles)``
+        (binary MACs per frame x frames/s / fclk = MACs per cycle). ``ff`` totals only the layers with an
         FF model (``ff_layers_modelled`` counts them). ``stitch`` holds the
         FIFO and width-converter rows (:func:`stitch_estimates`, ``depths``
         as there) and ``stitch_total`` their sum; ``total`` and ``util``
@@ -292,8 +323,19 @@ def estimate(model, board: Board, fclk_mhz: float = 100.0, depths: dict[int, int
     util = {r: (total[r] / board.capacity(r) if board.capacity(r) else 0.0) for r in ("lut", "ff", "bram36", "dsp", "uram")}
     slow = max(layers, key=lambda r: r["cycles"]) if layers else {"name": None, "cycles": 0}
     ii = int(slow["cycles"])
+    macs = int(sum(r["binary_macs"] for r in layers))
     return {"board": board.name, "part": board.part, "fclk_mhz": float(fclk_mhz), "layers": layers, "total": total,
             "ff_layers_modelled": ff_known - len(stitch), "util": util, "stitch": stitch,
             "stitch_total": stitch_total, "ii_cycles": ii, "bottleneck": slow["name"],
             "fps": (fclk_mhz * 1e6 / ii) if ii else None,
-            "latency_cycles_estimate": int(sum(r["cycles"] for r in layers))}
+            "latency_cycles_estimate": int(sum(r["cycles"] for r in layers)), "binary_macs": macs,
+            "lut_per_binary_mac_per_cycle": lut_per_mac_cycle(total["lut"], macs, ii)}
+
+
+def lut_per_mac_cycle(lut: float | None, macs_per_frame: int | None, ii_cycles: float | None) -> float | None:
+    """Figure of merit of a binary accelerator: LUTs per binary MAC per clock
+    cycle, ``lut / (macs_per_frame / ii_cycles)`` (issue #14; lower is
+    better). None when any input is missing or zero."""
+    if not lut or not macs_per_frame or not ii_cycles:
+        return None
+    return float(lut) * float(ii_cycles) / float(macs_per_frame)

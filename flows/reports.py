@@ -69,7 +69,7 @@ SUMMARY_SCHEMA: dict[str, str] = {
     "bram_util": "bram36 / the board's BRAM36",
     "estimated_ii_cycles": "II of the folding's cycle estimates (slowest layer)",
     # additions (schema_version 1)
-    "schema_version": "version of this schema (1)",
+    "schema_version": "version of this schema (2: binary MACs and LUT per binary MAC/cycle added)",
     "part": "FPGA part",
     "latency_us": "latency_cycles / fclk_mhz",
     "ff_util": "ff / the board's FFs",
@@ -83,10 +83,15 @@ SUMMARY_SCHEMA: dict[str, str] = {
     "rtl_equals_finn": "verified images whose output beats equal FINN execution of the hardware graph",
     "fifo_entries": "total depth of the stitched FIFOs (sized by simulation)",
     "layers": "number of hardware layers",
+    # additions (schema_version 2)
+    "binary_macs": "1-bit MACs per frame of the hardware graph (XNOR MVAUs, binary attention; "
+                   "xnorvit.flows.estimates.binary_macs), null for builds compiled before it was recorded",
+    "binary_macs_per_cycle": "binary_macs / II (the measured II when verified, else the estimated one)",
+    "lut_per_binary_mac_per_cycle": "figure of merit: lut / binary_macs_per_cycle (lower is better)",
 }
 #: issue #5's keys (the part of the schema that is never renamed).
 SUMMARY_KEYS = tuple(list(SUMMARY_SCHEMA)[:15])
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RESOURCES = ("lut", "ff", "bram36", "dsp")
 
 
@@ -161,6 +166,12 @@ def summarize(d: dict) -> dict:
          "estimated_fps": fclk * 1e6 / est["ii_cycles"], "bottleneck": est.get("bottleneck"),
          "rtl_equals_finn": ver.get("rtl_equals_finn") if ok else None,
          "fifo_entries": sum(depths.values()) if depths else None, "layers": len(est["layers"])}
+    from xnorvit.flows.estimates import lut_per_mac_cycle
+
+    macs = est.get("binary_macs")
+    ii_any = ii or est["ii_cycles"]
+    s.update(binary_macs=macs, binary_macs_per_cycle=macs / ii_any if macs and ii_any else None,
+             lut_per_binary_mac_per_cycle=lut_per_mac_cycle(res["lut"], macs, ii_any))
     assert list(s) == list(SUMMARY_SCHEMA), "summary keys out of step with SUMMARY_SCHEMA"
     return s
 
@@ -347,6 +358,9 @@ def _markdown(d: dict, s: dict) -> str:
           f"| resources ({s['resource_source']}) | LUT {s['lut']:,} ({_pct(s['lut_util'])}), FF {s['ff']:,} "
           f"({_pct(s['ff_util'])}), BRAM36 {s['bram36']:g} ({_pct(s['bram_util'])}), DSP {s['dsp']} "
           f"({_pct(s['dsp_util'])}) |"]
+    if s["lut_per_binary_mac_per_cycle"]:
+        L.append(f"| LUT per binary MAC/cycle | {s['lut_per_binary_mac_per_cycle']:.2f} ({s['binary_macs']:,} binary "
+                 f"MACs/frame, {s['binary_macs_per_cycle']:,.0f} per cycle at the {'measured' if s['ii_cycles'] else 'estimated'} II) |")
     if s["fifo_entries"] is not None:
         L.append(f"| FIFOs (sized by simulation) | {len(fifo['depths'])} FIFOs, {s['fifo_entries']:,} entries |")
     if fifo and fifo.get("build_seconds"):
@@ -491,4 +505,7 @@ def summary_lines(build: os.PathLike | str, s: dict) -> list[str]:
         lines.append(f"  not verified ({s['images_bit_exact']}/{s['images_verified']} bit-exact): xnorvit verify {build}")
     lines.append(f"  resources   LUT {s['lut']:,} ({_pct(s['lut_util'])}), BRAM36 {s['bram36']:g} ({_pct(s['bram_util'])}), "
                  f"DSP {s['dsp']} ({_pct(s['dsp_util'])}), FF {s['ff']:,} ({_pct(s['ff_util'])}) [{s['resource_source']}]")
+    if s.get("lut_per_binary_mac_per_cycle"):
+        lines.append(f"  efficiency  {s['lut_per_binary_mac_per_cycle']:.2f} LUT per binary MAC/cycle "
+                     f"({s['binary_macs']:,} binary MACs/frame)")
     return lines

@@ -47,7 +47,7 @@ def make_build(root: Path, verified: bool = True) -> Path:
     (b / "estimates.json").write_text(json.dumps({
         "board": "pynq-z2", "part": "xc7z020clg400-1", "fclk_mhz": 100.0, "layers": layers, "total": total,
         "ff_layers_modelled": 3, "util": {"lut": 2440 / 53200}, "ii_cycles": 1000, "bottleneck": "BinaryAttention_rtl_0",
-        "fps": 1e5, "latency_cycles_estimate": 3500}))
+        "fps": 1e5, "latency_cycles_estimate": 3500, "binary_macs": 94208}))
     (b / "fifo.json").write_text(json.dumps({
         "ii_cycles_large_fifos": 1004, "latency_cycles_large_fifos": 3900, "part": "xc7z020clg400-1",
         "top": "xnorvit_accel", "depths": {"e0:inp": 2, "e1:t0": 32, "e2:t1": 2},
@@ -85,12 +85,16 @@ def test_summary_schema_and_figures(tmp_path):
     assert (s["lut"], s["ff"], s["bram36"], s["dsp"]) == (2440, 1700, 4.5, 12)
     assert s["lut_util"] == pytest.approx(2440 / 53200) and s["bram_util"] == pytest.approx(4.5 / 140)
     assert s["fifo_entries"] == 36 and s["layers"] == 4
+    # figure of merit at the measured II: 94,208 MACs / 1004 cycles = 93.8 MAC/cycle; 2440 LUT / 93.8 = 26.0
+    assert s["binary_macs"] == 94208 and s["binary_macs_per_cycle"] == pytest.approx(93.833, abs=1e-3)
+    assert s["lut_per_binary_mac_per_cycle"] == pytest.approx(26.004, abs=1e-3)
     for png in ("layers_lut.png", "layers_cycles.png", "utilization.png"):
         data = (b / "report" / png).read_bytes()
         assert data.startswith(PNG) and len(data) > 2000, png
     md = (b / "report" / "index.md").read_text()
     for text in ("| 8/8 |", "BinaryAttention_rtl_0", "![cycles](layers_cycles.png)", "| e1:t0 | 30 | 32 |",
-                 "`estimated_ii_cycles`", "| stalled | random | random |"):
+                 "`estimated_ii_cycles`", "| stalled | random | random |",
+                 "| LUT per binary MAC/cycle | 26.00 (94,208 binary MACs/frame, 94 per cycle at the measured II) |"):
         assert text in md, text
     # per-layer rows: one per layer, % of II of the bottleneck is 100
     assert md.count("| MVAU_int_rtl_0 |") == md.count("| MVAU_xnor_rtl_0 |") == 1 and "| 1000 | 100 |" in md
@@ -114,6 +118,20 @@ def test_unverified_build_reports_estimates(tmp_path):
     s = xr.write_report(b)
     assert s["images_verified"] == 0 and s["ii_cycles"] is None and s["fps"] is None and s["hw_accuracy"] is None
     assert "not run" in (b / "report" / "index.md").read_text()
+    # the figure of merit falls back to the estimated II: 2440 LUT x 1000 cycles / 94,208 MACs
+    assert s["lut_per_binary_mac_per_cycle"] == pytest.approx(25.900, abs=1e-3)
+
+
+def test_build_without_binary_mac_count_reports_none(tmp_path):
+    """A build compiled before estimates.json recorded binary MACs still reports (figure of merit null)."""
+    b = make_build(tmp_path)
+    est = json.loads((b / "estimates.json").read_text())
+    del est["binary_macs"]
+    (b / "estimates.json").write_text(json.dumps(est))
+    write_manifest(b)  # as such an older build recorded it
+    s = xr.write_report(b)
+    assert s["binary_macs"] is None and s["lut_per_binary_mac_per_cycle"] is None
+    assert "| LUT per binary MAC/cycle |" not in (b / "report" / "index.md").read_text()
 
 
 def test_report_cli(tmp_path):
@@ -234,3 +252,20 @@ def test_failed_verification_is_reported_without_measured_figures(tmp_path):
     assert s["images_verified"] == 8 and s["images_bit_exact"] == 0
     assert s["ii_cycles"] is None and s["fps"] is None and s["hw_accuracy"] is None
     assert "first diverging layer MVAU_xnor_rtl_0" in (b / "report" / "index.md").read_text()
+
+
+def test_binary_macs_of_a_real_build_equal_the_pytorch_count(tiny_build):
+    """estimates.json of the tiny build counts binary MACs per node from the
+    hardware attributes (XNOR MVAU: MW*MH per vector; attention: 2*T*T*C);
+    the independent count is :func:`count_ops`'s forward hooks on the
+    PyTorch modules of the trained model the build came from."""
+    from xnorvit.model.train import load_checkpoint
+    from xnorvit.model.zoo.complexity import count_ops
+
+    est = json.loads((tiny_build / "estimates.json").read_text())
+    comp = json.loads((tiny_build / "compile.json").read_text())
+    torch_model, _ = load_checkpoint(Path(comp["run"]) / "model.pt")
+    assert est["binary_macs"] == count_ops(torch_model)["binary_macs"] > 0
+    counting = {r["op_type"] for r in est["layers"] if r["binary_macs"]}
+    assert counting == {"MVAU_xnor_rtl", "BinaryAttention_rtl"}
+    assert est["binary_macs"] == sum(r["binary_macs"] for r in est["layers"])
