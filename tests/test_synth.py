@@ -41,6 +41,28 @@ def test_synthesize_small_mvau_xnor(tmp_path):
     assert again["cached"] and again["lut"] == r["lut"]
 
 
+def _adder(tmp_path, name: str, width: int):
+    """``s <= a + b`` then ``y <= s + c`` (registered inputs, a register between the adds)."""
+    src = tmp_path / f"{name}.sv"
+    src.write_text(f"module {name} #(parameter int W = {width}) (input logic clk, input logic [W-1:0] a, b, c, "
+                   "output logic [W-1:0] y);\n"
+                   "logic [W-1:0] ra, rb, rc, s, rc_d;\n"
+                   "always_ff @(posedge clk) begin ra <= a; rb <= b; rc <= c; s <= ra + rb; rc_d <= rc; "
+                   "y <= s + rc_d; end\nendmodule\n")
+    return synth.synthesize(name, [src], cache_dir=tmp_path / "cache")
+
+
+def test_longest_path_follows_the_carry_chain_and_stops_at_flip_flops(tmp_path):
+    """A W-bit ripple-carry add on xc7 is W/4 chained CARRY4s: the longest
+    combinational path of a 64-bit add is at least 16 cells and longer than a
+    16-bit add's; the register between the two adds cuts the path (two
+    chains through it would be 32 CARRY4s or more)."""
+    assert synth.parse_ltp("Longest topological path in top (length=7):\n  $a\n") == 7
+    assert synth.parse_ltp("nothing") is None
+    wide, narrow = _adder(tmp_path, "add64", 64), _adder(tmp_path, "add16", 16)
+    assert wide["carry4"] >= 32 and 16 <= wide["ltp"] < 32 and narrow["ltp"] < wide["ltp"]
+
+
 def test_synthesize_reports_yosys_errors(tmp_path):
     bad = tmp_path / "bad.sv"
     bad.write_text("module bad(input logic a, output logic b); assign b = a +; endmodule\n")
