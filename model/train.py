@@ -74,10 +74,11 @@ class Recipe:
         seed: seed of initialisation, shuffling and augmentation.
         threads: torch CPU threads; 0 (default): torch's default, one per
             physical core. Alone on the machine (``make demo``,
-            ``benchmarks/train.py``) the second core pays: the default
-            bivit-t recipe trains in 442 s with 2 threads here
-            (``benchmarks/results/train.json``), 536 s with 1 (the same
-            benchmark at commit 58236b7).
+            ``benchmarks/train.py``) the second core pays: in the fresh-clone
+            ``make demo`` transcripts of ``benchmarks/demo.py`` the default
+            bivit-t recipe trained in 418 s with 2 threads here
+            (``benchmarks/results/demo.txt``), 578 s with 1 (the same
+            benchmark at commit 66322e3).
             Under other load a multi-thread run slows several-fold (OpenMP
             barriers wait for the busy core): the tests, which share the
             machine with simulations, pass 1.
