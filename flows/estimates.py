@@ -6,22 +6,25 @@ the MVAU kernels' models are here, fitted to the Yosys xc7 synthesis of
 ``rtl/mvau_xnor.sv`` (``benchmarks/results/kernels.json``, written by
 ``benchmarks/kernels.py``), not copied from FINN's HLS model:
 
-    LUT = 68.7 + 2.49 * PE*SIMD*lane_cost + 5.38 * MW*MH*W_W/64 [weights in LUT-ROM]
-          + PE*N_THRESH*ceil((ACC_W+1)/2)                      [fused comparators]
-    FF  = 95.9 + 2.08 * PE*SIMD*lane_cost
+    LUT = 59.8 + 1.47 * PE*SIMD*lane_cost + 3.17 * MW*MH*W_W/64 [weights in LUT-ROM]
+          + PE*N_THRESH*ceil((ACC_W+1)/2)  [comparators, N_THRESH > 1 only: a single
+                                            threshold is folded into the accumulator]
+    FF  = 105.4 + 0.50 * PE*SIMD*lane_cost
     BRAM18 = best RAMB18 aspect ratio for the (MH/PE)*(MW/SIMD) x PE*SIMD*W_W ROM
              when it has more than 128 words (RAM_STYLE auto), else 0
 
-(least squares over the 10 synthesized configurations: 64x64 and 64x128,
-PE=SIMD in 1..16, N_THRESH=1; ``lane_cost`` is 1 for XNOR lanes, ``IN_W``
-for bipolar-weight integer lanes and ``0.6 * (IN_W + W_W)`` for multiplier
-lanes whose products go to DSP48s (one DSP per lane, :func:`mvau_dsps`), or
-``0.66 * IN_W * (W_W + 2)`` for shift-add multipliers in LUTs (``USE_DSP=0``);
-``0.85 * (IN_W + W_W)`` with two products per DSP (``dspPack``); the 0.6,
-0.66 and 0.85 match single Yosys runs of mvau_int MW=16 MH=8 PE=2 SIMD=4
-IN_W=4 W_W=8: 210 LUT + 8 DSP with DSPs, 597 LUT + 0 DSP without, 272 LUT +
-4 DSP packed;
-the integer scalings and the comparator term are structural, not fitted).
+(least squares over the 12 synthesized configurations: 64x64 and 64x128,
+PE=SIMD in 1..32, N_THRESH=1; ``lane_cost`` is 1 for XNOR lanes,
+``1.5 * IN_W`` for bipolar-weight integer lanes, ``0.69 * (IN_W + W_W)``
+for multiplier lanes whose products go to DSP48s (one DSP per lane,
+:func:`mvau_dsps`), ``1.07 * IN_W * (W_W + 2)`` for shift-add multipliers
+in LUTs (``USE_DSP=0``) and ``1.31 * (IN_W + W_W)`` with two products per
+DSP (``dspPack``); these four factors solve the formula for single Yosys
+runs of mvau_int MW=16 MH=8 PE=2 SIMD=4 IN_W=4 (raw output): W_W=1: 136
+LUT; W_W=8: 207 LUT + 8 DSP with DSPs, 611 LUT + 0 DSP without, 295 LUT
++ 4 DSP packed. The comparator term is structural, not fitted. The
+linear model is coarse at the ends: 1,767 LUT modelled for the 1,602
+measured at 64x64 PE=SIMD=32, 83 for 109 at PE=SIMD=4).
 
 The stitched design adds one FIFO per stream and a width converter where the
 producer's and the consumer's stream widths differ (:mod:`xnorvit.flows.stitch`);
@@ -54,9 +57,9 @@ __all__ = ["stitch_estimates", "fifo_resources", "dwc_resources", "stream_resour
            "estimate", "RESOURCES", "binary_macs", "lut_per_mac_cycle"]
 
 #: (constant, per PE*SIMD lane, per 64 ROM bits in LUTs) of the mvau_xnor LUT fit
-LUT_FIT = (68.74, 2.491, 5.376)
+LUT_FIT = (59.76, 1.4691, 3.1655)
 #: (constant, per PE*SIMD lane) of the mvau_xnor FF fit
-FF_FIT = (95.93, 2.082)
+FF_FIT = (105.38, 0.49906)
 #: resources reported per layer and in total
 RESOURCES = ("lut", "ff", "bram36", "dsp")
 
@@ -81,13 +84,13 @@ def _mvau_geometry(op):
 
         in_bits = DataType[op.get_nodeattr("inputDataType")].bitwidth()
         if w_bits == 1:
-            lane = float(in_bits)  # add/subtract
+            lane = 1.5 * in_bits  # add/subtract
         elif op.dsp_pack():
-            lane = 0.85 * (in_bits + w_bits)  # + field split and borrow per product
+            lane = 1.31 * (in_bits + w_bits)  # + field split and borrow per product
         elif op.use_dsp():
-            lane = 0.6 * (in_bits + w_bits)  # products on DSP48s, adder tree in LUTs
+            lane = 0.69 * (in_bits + w_bits)  # products on DSP48s, adder tree in LUTs
         else:
-            lane = 0.66 * in_bits * (w_bits + 2)  # shift-add partial products in LUTs
+            lane = 1.07 * in_bits * (w_bits + 2)  # shift-add partial products in LUTs
     return mw, mh, pe, simd, w_bits, words, lane
 
 
@@ -115,7 +118,8 @@ def mvau_luts(op) -> int:
         luts += LUT_FIT[2] * mw * mh * w_bits / 64
     if not op.get_nodeattr("noActivation"):
         n = _n_thresholds(op)
-        luts += pe * n * math.ceil((op.acc_bits() + 1) / 2)
+        if n > 1:  # one threshold is folded into the accumulator (rtl/mvau_core.sv)
+            luts += pe * n * math.ceil((op.acc_bits() + 1) / 2)
     return int(round(luts))
 
 

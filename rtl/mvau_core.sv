@@ -14,10 +14,16 @@
 // Pipeline (one global enable en; en = !skid_valid is a register, so no
 // combinational path runs from m_axis_tready to s_axis_tready):
 //   issue  counters, input buffer write/read, weight ROM read
-//   S1     weight word + activation beat registered
-//   S2     PE partial dot products (adder trees) registered
+//   S1     weight word (block RAM, integer mode) or weight ROM address (XNOR
+//          LUT ROM, the word then read combinationally in S2) + activation
+//          beat registered
+//   S2     PE partial dot products (XNOR + popcount / adder trees) registered
 //   S3     PE accumulators; threshold ROM word for this nf registered
 //   S4     output value: accumulator (raw) or threshold count, registered
+// With a LUT ROM (mvau_rom RAM_STYLE "distributed", REG_ADDR) each XNOR lane
+// is one LUT of the ROM address bits and the activation bit. With one threshold
+// per channel (N_THRESH = 1) the threshold is folded into the accumulator's
+// start value and the output bit is the accumulator's sign: no comparator.
 //   out    2-entry skid buffer (m_axis register + skid register)
 // Latency from the last input beat of a vector to its first output beat is
 // 5 cycles; throughput is one step per cycle without backpressure.
@@ -110,7 +116,8 @@ module mvau_core #(
 
     // --------------------------------------------------------------------- S1
     logic [PE*SIMD*W_W-1:0] w1;
-    mvau_rom #(.DEPTH(WMEM), .WIDTH(PE*SIMD*W_W), .INIT_FILE(WEIGHTS_FILE), .RAM_STYLE(W_STYLE)) u_wmem (
+    // XNOR: address register, so the ROM merges into each lane's XNOR LUT
+    mvau_rom #(.DEPTH(WMEM), .WIDTH(PE*SIMD*W_W), .INIT_FILE(WEIGHTS_FILE), .RAM_STYLE(W_STYLE), .REG_ADDR(XNOR)) u_wmem (
         .clk(clk), .en(en), .addr(waddr), .rdata(w1)
     );
     logic [SIMD*IN_W-1:0] a1;
@@ -231,51 +238,85 @@ module mvau_core #(
     end
 
     // --------------------------------------------------------------------- S3
-    logic [PE-1:0][ACC_W-1:0] acc;
     logic v3;
-    for (genvar pe = 0; pe < PE; pe++) begin : g_acc
-        logic [ACC_W-1:0] pext;
-        // popcounts are unsigned, integer partial sums signed
-        assign pext = XNOR ? ACC_W'(p2[pe]) : ACC_W'($signed(p2[pe]));
-        always_ff @(posedge clk) begin
-            if (en && v2) acc[pe] <= (first2 ? '0 : acc[pe]) + pext;
-        end
-    end
     always_ff @(posedge clk) begin
         if (rst) v3 <= 1'b0;
         else if (en) v3 <= v2 && last2;
     end
-
-    // Accumulator value as defined by the mode.
-    logic [PE-1:0][ACC_W-1:0] val;
-    for (genvar pe = 0; pe < PE; pe++) begin : g_val
-        if (XNOR && XNOR_BIPOLAR) begin : g_bip
-            assign val[pe] = {acc[pe][ACC_W-2:0], 1'b0} - ACC_W'(MW);
-        end else begin : g_raw
-            assign val[pe] = acc[pe];
-        end
-    end
-
     // --------------------------------------------------------------------- S4
     logic [PE-1:0][OUT_W-1:0] o4_d, o4;
     logic v4;
-    if (N_THRESH > 0) begin : g_thresh
-        localparam int unsigned TA_W = NF > 1 ? $clog2(NF) : 1;
-        logic [PE*N_THRESH*T_W-1:0] t3;
-        mvau_rom #(.DEPTH(NF), .WIDTH(PE*N_THRESH*T_W), .INIT_FILE(THRESHOLDS_FILE), .RAM_STYLE(THRESH_RAM_STYLE)) u_tmem (
-            .clk(clk), .en(en), .addr(TA_W'(nf2)), .rdata(t3)
+    if (N_THRESH == 1) begin : g_fused
+        // One threshold per channel: the accumulator starts at -t instead of
+        // 0, so the output bit is its sign (acc >= t <=> acc - t >= 0) and
+        // no comparator follows it; the threshold ROM (addressed one stage
+        // early, by nf1) and the accumulator's start-value multiplexer merge
+        // into the adder's LUTs. In bipolar XNOR mode the threshold t on
+        // 2p - MW becomes ceil((t + MW) / 2) on the popcount p. t is clamped
+        // to the accumulator's range plus one (a constant function of the ROM
+        // address, so free), which keeps acc - t within ACC_W bits for a
+        // popcount in [0, MW] and ACC_W + 1 bits for a signed accumulator.
+        localparam int unsigned D_W = XNOR ? ACC_W : ACC_W + 1;
+        localparam int signed T_LO = XNOR ? 0 : -(2 ** (ACC_W - 1));
+        localparam int signed T_HI = XNOR ? MW + 1 : 2 ** (ACC_W - 1);
+        logic [PE*T_W-1:0] t2;
+        mvau_rom #(.DEPTH(NF), .WIDTH(PE*T_W), .INIT_FILE(THRESHOLDS_FILE), .RAM_STYLE(THRESH_RAM_STYLE), .REG_ADDR(1)) u_tmem (
+            .clk(clk), .en(en), .addr(nf1), .rdata(t2)
         );
         for (genvar pe = 0; pe < PE; pe++) begin : g_pe
-            logic [N_THRESH-1:0] ge;
-            for (genvar i = 0; i < N_THRESH; i++) begin : g_cmp
-                assign ge[i] = $signed(t3[(pe*N_THRESH+i)*T_W +: T_W]) <= $signed(T_W'($signed(val[pe])));
+            logic signed [T_W+1:0] tr, tb, tc;
+            logic signed [D_W-1:0] start, pext, dacc;
+            assign tr = (T_W+2)'($signed(t2[pe*T_W +: T_W]));
+            // MW is unsigned: cast, or the sum (and its shift) would be unsigned
+            assign tb = (XNOR && XNOR_BIPOLAR) ? (tr + $signed((T_W+2)'(MW + 1))) >>> 1 : tr;
+            assign tc = tb < (T_W+2)'(T_LO) ? (T_W+2)'(T_LO) : (tb > (T_W+2)'(T_HI) ? (T_W+2)'(T_HI) : tb);
+            assign start = D_W'(-tc);
+            // popcounts are unsigned, integer partial sums signed
+            assign pext = XNOR ? D_W'(p2[pe]) : D_W'($signed(p2[pe]));
+            always_ff @(posedge clk) begin
+                if (en && v2) dacc <= (first2 ? start : dacc) + pext;
             end
-            mvau_addtree #(.N(N_THRESH), .IW(1), .OW(OUT_W), .SIGNED(0), .POPCOUNT(1)) u_cnt (
-                .d(ge), .sum(o4_d[pe])
-            );
+            assign o4_d[pe] = OUT_W'(!dacc[D_W-1]);
         end
-    end else begin : g_raw
-        assign o4_d = val;
+    end else begin : g_acc
+        logic [PE-1:0][ACC_W-1:0] acc;
+        for (genvar pe = 0; pe < PE; pe++) begin : g_pe
+            logic [ACC_W-1:0] pext;
+            // popcounts are unsigned, integer partial sums signed
+            assign pext = XNOR ? ACC_W'(p2[pe]) : ACC_W'($signed(p2[pe]));
+            always_ff @(posedge clk) begin
+                if (en && v2) acc[pe] <= (first2 ? '0 : acc[pe]) + pext;
+            end
+        end
+
+        // Accumulator value as defined by the mode.
+        logic [PE-1:0][ACC_W-1:0] val;
+        for (genvar pe = 0; pe < PE; pe++) begin : g_val
+            if (XNOR && XNOR_BIPOLAR) begin : g_bip
+                assign val[pe] = {acc[pe][ACC_W-2:0], 1'b0} - ACC_W'(MW);
+            end else begin : g_raw
+                assign val[pe] = acc[pe];
+            end
+        end
+
+        if (N_THRESH > 0) begin : g_thresh
+            localparam int unsigned TA_W = NF > 1 ? $clog2(NF) : 1;
+            logic [PE*N_THRESH*T_W-1:0] t3;
+            mvau_rom #(.DEPTH(NF), .WIDTH(PE*N_THRESH*T_W), .INIT_FILE(THRESHOLDS_FILE), .RAM_STYLE(THRESH_RAM_STYLE)) u_tmem (
+                .clk(clk), .en(en), .addr(TA_W'(nf2)), .rdata(t3)
+            );
+            for (genvar pe = 0; pe < PE; pe++) begin : g_pe
+                logic [N_THRESH-1:0] ge;
+                for (genvar i = 0; i < N_THRESH; i++) begin : g_cmp
+                    assign ge[i] = $signed(t3[(pe*N_THRESH+i)*T_W +: T_W]) <= $signed(T_W'($signed(val[pe])));
+                end
+                mvau_addtree #(.N(N_THRESH), .IW(1), .OW(OUT_W), .SIGNED(0), .POPCOUNT(1)) u_cnt (
+                    .d(ge), .sum(o4_d[pe])
+                );
+            end
+        end else begin : g_raw
+            assign o4_d = val;
+        end
     end
     always_ff @(posedge clk) begin
         if (en) o4 <= o4_d;

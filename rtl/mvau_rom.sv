@@ -6,6 +6,15 @@
 // after a cycle with en=1, and holds while en=0 (maps onto a BRAM's read port
 // with its clock enable, or onto LUT-RAM plus a register).
 //
+// REG_ADDR = 1 (RAM_STYLE "distributed" only) puts the register on the
+// address rather than on the data (same timing seen from outside): the word
+// is then a combinational function of a registered address, so synthesis
+// merges the ROM LUTs into the logic that consumes rdata (an XNOR, a
+// threshold folded into an adder) instead of spending a LUT and a flip-flop
+// per bit on the ROM alone. Where a word bit feeds much logic (the
+// partial products of a LUT multiplier) the ROM logic would be duplicated
+// into every use, so REG_ADDR = 0 (data register) stays the default.
+//
 // RAM_STYLE selects the memory resource: "block" (BRAM), "distributed"
 // (LUTs) or anything else (no attribute: the tool decides). Attributes are
 // literal in each generate branch because not every tool evaluates a
@@ -18,6 +27,7 @@ module mvau_rom #(
     parameter int unsigned WIDTH = 1,
     parameter string       INIT_FILE = "",
     parameter string       RAM_STYLE = "auto",
+    parameter bit          REG_ADDR = 0,
     localparam int unsigned AW = DEPTH > 1 ? $clog2(DEPTH) : 1
 ) (
     input  logic             clk,
@@ -34,6 +44,19 @@ module mvau_rom #(
             initial $readmemh(INIT_FILE, mem);
         end
         always_ff @(posedge clk) if (en) rdata <= mem[addr];
+    end else if (RAM_STYLE == "distributed" && REG_ADDR) begin : g_dist_a
+        (* rom_style = "distributed", ram_style = "logic" *) logic [WIDTH-1:0] mem [DEPTH];
+        if (INIT_FILE != "") begin : g_init
+            initial $readmemh(INIT_FILE, mem);
+        end
+        // The initial value keeps Yosys's memory_dff from merging addr_q
+        // into the read port (it skips address FFs with a defined init), so
+        // memory_map does not turn it back into a data register.
+        /* verilator lint_off PROCASSINIT */
+        logic [AW-1:0] addr_q = '0;
+        /* verilator lint_on PROCASSINIT */
+        always_ff @(posedge clk) if (en) addr_q <= addr;
+        assign rdata = mem[addr_q];
     end else if (RAM_STYLE == "distributed") begin : g_dist
         (* rom_style = "distributed", ram_style = "logic" *) logic [WIDTH-1:0] mem [DEPTH];
         if (INIT_FILE != "") begin : g_init

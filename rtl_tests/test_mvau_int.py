@@ -67,6 +67,8 @@ PARAMS = [
     (24, 12, 3, 6, 4, 0, 1, 1, 3, 2),      # non-power-of-two, unsigned 4-bit acts, bipolar weights
     (24, 12, 4, 8, 8, 1, 8, 1, 15, 2),     # 8x8-bit, 4-bit thresholded output
     (36, 10, 5, 3, 3, 0, 4, 0, 7, 2),      # odd sizes, unsigned x unsigned
+    (24, 12, 3, 6, 4, 1, 1, 1, 1, 2),      # one threshold (folded into the accumulator), bipolar weights
+    (16, 8, 2, 4, 4, 1, 8, 1, 1, 2),       # one threshold, signed 4-bit x INT8
     (64, 8, 1, 2, 8, 1, 8, 1, 0, 1),       # 256-word weight memory -> block RAM
     # USE_DSP = 0: shift-add products in LUTs
     (24, 12, 4, 8, 4, 0, 8, 1, 15, 2, 0),  # unsigned 4-bit x INT8, thresholded (the stem's case)

@@ -70,6 +70,7 @@ PARAMS = [
     (24, 12, 3, 6, 0, 3, 2),     # non-power-of-two, 2-bit output
     (24, 12, 4, 8, 1, 0, 2),     # non-power-of-two, raw bipolar accumulator
     (36, 10, 5, 3, 1, 7, 2),     # odd sizes, bipolar thresholds, 3-bit output
+    (30, 12, 4, 5, 1, 1, 3),     # bipolar threshold folded into the accumulator, odd MW
     (64, 32, 4, 16, 0, 1, 2),    # typical layer, distributed weights
     (64, 16, 1, 4, 0, 15, 1),    # 256-word weight memory -> block RAM, 4-bit output
 ]
