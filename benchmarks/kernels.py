@@ -99,7 +99,35 @@ def run(skip_sim: bool = False) -> list[dict]:
     return rows
 
 
-def write(rows: list[dict]) -> None:
+#: unbalanced and balanced foldings of three layers, weights in LUT-ROM
+#: (RAM_STYLE auto) and in block RAM: the configurations the LUT/FF model of
+#: :mod:`xnorvit.flows.estimates` is fitted to (the folding tries every
+#: PE/SIMD divisor pair, so the model must price PE and SIMD separately)
+FIT_LAYERS = [(64, 64), (64, 128), (128, 64)]
+FIT_FOLDINGS = [(64, 1), (32, 2), (16, 1), (16, 4), (8, 8), (4, 4), (4, 16), (2, 32), (1, 16), (1, 64),
+                (16, 16), (32, 8), (8, 32), (16, 64)]
+
+
+def run_fit() -> list[dict]:
+    """Yosys counts (no simulation) of mvau_xnor over FIT_LAYERS x FIT_FOLDINGS x {auto, block}."""
+    from xnorvit.flows import synth
+
+    rows = []
+    top, sources = synth.kernel_sources("mvau_xnor")
+    for mw, mh in FIT_LAYERS:
+        for pe, simd in FIT_FOLDINGS:
+            if mh % pe or mw % simd:
+                continue
+            for style in ("auto", "block"):
+                params = synth.random_memories(top, {"MW": mw, "MH": mh, "PE": pe, "SIMD": simd, "N_THRESH": N_THRESH,
+                                                     "RAM_STYLE": style})
+                ys = synth.synthesize(top, sources, params)
+                rows.append({"MW": mw, "MH": mh, "PE": pe, "SIMD": simd, "RAM_STYLE": style,
+                             **{k: ys[k] for k in ("lut", "ff", "bram18", "bram36", "ltp")}})
+    return rows
+
+
+def write(rows: list[dict], fit_rows: list[dict] | None = None) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     meta = {
         "kernel": "rtl/mvau_xnor.sv (BIPOLAR=0, N_THRESH=1, RAM_STYLE=auto)",
@@ -109,7 +137,10 @@ def write(rows: list[dict]) -> None:
         "cycles": f"cocotb+Verilator, steady-state cycles per frame of {TOKENS} vectors, no backpressure",
         "command": ".venv/bin/python benchmarks/kernels.py",
     }
-    (RESULTS / "kernels.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
+    out = {"meta": meta, "rows": rows}
+    if fit_rows is not None:
+        out["fit_rows"] = fit_rows
+    (RESULTS / "kernels.json").write_text(json.dumps(out, indent=1) + "\n")
     lines = [
         "# mvau_xnor: Yosys xc7 synthesis and measured cycles vs FINN MVAU_hls estimates",
         "",
@@ -161,7 +192,7 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-sim", action="store_true", help="no cocotb cycle measurement")
     args = ap.parse_args(argv)
     rows = run(skip_sim=args.skip_sim)
-    write(rows)
+    write(rows, run_fit())
     print(f"wrote {RESULTS / 'kernels.json'} and {RESULTS / 'kernels.md'}")
     return 0
 

@@ -6,25 +6,35 @@ the MVAU kernels' models are here, fitted to the Yosys xc7 synthesis of
 ``rtl/mvau_xnor.sv`` (``benchmarks/results/kernels.json``, written by
 ``benchmarks/kernels.py``), not copied from FINN's HLS model:
 
-    LUT = 59.8 + 1.47 * PE*SIMD*lane_cost + 3.17 * MW*MH*W_W/64 [weights in LUT-ROM]
-          + PE*N_THRESH*ceil((ACC_W+1)/2)  [comparators, N_THRESH > 1 only: a single
-                                            threshold is folded into the accumulator]
-    FF  = 105.4 + 0.50 * PE*SIMD*lane_cost
+    LUT = 40.3 + 1.88 * L*lane_cost + 8.68 * PE + 0.88 * SIMD
+          + L * (0.51 * log2(words) - 1.58)      [XNOR weights in LUT-ROM]
+          + L * W_W * ceil(words / 64)           [integer weights in LUT-ROM]
+          + PE*N_THRESH*ceil((ACC_W+1)/2)        [comparators, N_THRESH > 1 only: a
+                                                  single threshold is folded into
+                                                  the accumulator]
+    FF  = 43.2 + 0.016 * L*lane_cost + 13.3 * PE + 1.30 * SIMD (+ L * W_W weight
+          registers for integer MVAUs)
     BRAM18 = best RAMB18 aspect ratio for the (MH/PE)*(MW/SIMD) x PE*SIMD*W_W ROM
              when it has more than 128 words (RAM_STYLE auto), else 0
 
-(least squares over the 12 synthesized configurations: 64x64 and 64x128,
-PE=SIMD in 1..32, N_THRESH=1; ``lane_cost`` is 1 for XNOR lanes,
-``1.5 * IN_W`` for bipolar-weight integer lanes, ``0.69 * (IN_W + W_W)``
-for multiplier lanes whose products go to DSP48s (one DSP per lane,
-:func:`mvau_dsps`), ``1.07 * IN_W * (W_W + 2)`` for shift-add multipliers
-in LUTs (``USE_DSP=0``) and ``1.31 * (IN_W + W_W)`` with two products per
-DSP (``dspPack``); these four factors solve the formula for single Yosys
+with ``L = PE*SIMD`` lanes and ``words = (MH/PE)*(MW/SIMD)``
+(:func:`mvau_lut_features`; least squares of the relative error over the 84
+``fit_rows`` of ``benchmarks/results/kernels.json``: 64x64, 64x128 and
+128x64, 14 foldings from PE=64/SIMD=1 to PE=1/SIMD=64 and up to
+PE*SIMD=1024, weights in LUT-ROM and in block RAM, N_THRESH=1; mean error
+6 %, largest 20 %). The PE term matters: the folding tries every PE/SIMD
+pair, and a model with lanes only priced PE=64, SIMD=1 like PE=SIMD=8,
+though each PE carries its own popcount adder, accumulator and output
+lane. ``lane_cost`` is 1 for XNOR lanes, ``1.11 * IN_W`` for
+bipolar-weight integer lanes, ``0.45 * (IN_W + W_W)`` for multiplier
+lanes whose products go to DSP48s (one DSP per lane, :func:`mvau_dsps`),
+``0.81 * IN_W * (W_W + 2)`` for shift-add multipliers in LUTs
+(``USE_DSP=0``) and ``0.94 * (IN_W + W_W)`` with two products per DSP
+(``dspPack``); these four factors solve the formula for single Yosys
 runs of mvau_int MW=16 MH=8 PE=2 SIMD=4 IN_W=4 (raw output): W_W=1: 136
 LUT; W_W=8: 207 LUT + 8 DSP with DSPs, 611 LUT + 0 DSP without, 295 LUT
-+ 4 DSP packed. The comparator term is structural, not fitted. The
-linear model is coarse at the ends: 1,767 LUT modelled for the 1,602
-measured at 64x64 PE=SIMD=32, 83 for 109 at PE=SIMD=4).
++ 4 DSP packed. The integer ROM and comparator terms are structural, not
+fitted.
 
 The stitched design adds one FIFO per stream and a width converter where the
 producer's and the consumer's stream widths differ (:mod:`xnorvit.flows.stitch`);
@@ -53,13 +63,15 @@ import math
 from xnorvit.flows import finn_env
 from xnorvit.flows.boards import Board
 
-__all__ = ["stitch_estimates", "fifo_resources", "dwc_resources", "stream_resources", "guess_depth", "LUT_FIT", "FF_FIT", "mvau_luts", "mvau_ffs", "mvau_dsps", "mvau_bram18", "rom_bram18", "layer_estimates",
+__all__ = ["stitch_estimates", "fifo_resources", "dwc_resources", "stream_resources", "guess_depth", "LUT_FIT", "FF_FIT", "mvau_lut_features", "mvau_luts", "mvau_ffs", "mvau_dsps", "mvau_bram18", "rom_bram18", "layer_estimates",
            "estimate", "RESOURCES", "binary_macs", "lut_per_mac_cycle"]
 
-#: (constant, per PE*SIMD lane, per 64 ROM bits in LUTs) of the mvau_xnor LUT fit
-LUT_FIT = (59.76, 1.4691, 3.1655)
-#: (constant, per PE*SIMD lane) of the mvau_xnor FF fit
-FF_FIT = (105.38, 0.49906)
+#: (constant, per PE*SIMD lane, per PE, per SIMD, per LUT-ROM XNOR lane, per
+#: LUT-ROM XNOR lane and address bit) of the MVAU LUT model, the coefficients
+#: of :func:`mvau_lut_features`
+LUT_FIT = (40.3345, 1.8845, 8.675, 0.8777, -1.583, 0.5112)
+#: (constant, per PE*SIMD lane, per PE, per SIMD) of the MVAU FF model
+FF_FIT = (43.1655, 0.0161, 13.2628, 1.2954)
 #: resources reported per layer and in total
 RESOURCES = ("lut", "ff", "bram36", "dsp")
 
@@ -84,13 +96,13 @@ def _mvau_geometry(op):
 
         in_bits = DataType[op.get_nodeattr("inputDataType")].bitwidth()
         if w_bits == 1:
-            lane = 1.5 * in_bits  # add/subtract
+            lane = 1.11 * in_bits  # add/subtract
         elif op.dsp_pack():
-            lane = 1.31 * (in_bits + w_bits)  # + field split and borrow per product
+            lane = 0.94 * (in_bits + w_bits)  # + field split and borrow per product
         elif op.use_dsp():
-            lane = 0.69 * (in_bits + w_bits)  # products on DSP48s, adder tree in LUTs
+            lane = 0.45 * (in_bits + w_bits)  # products on DSP48s, adder tree in LUTs
         else:
-            lane = 1.07 * in_bits * (w_bits + 2)  # shift-add partial products in LUTs
+            lane = 0.81 * in_bits * (w_bits + 2)  # shift-add partial products in LUTs
     return mw, mh, pe, simd, w_bits, words, lane
 
 
@@ -110,12 +122,29 @@ def _rom_in_luts(op, words: int) -> bool:
     return style == "distributed" or (style == "auto" and words <= _ROM_LUT_WORDS)
 
 
+def mvau_lut_features(pe: int, simd: int, words: int, xnor_lut_rom: bool) -> list[float]:
+    """Features of the MVAU LUT model (:data:`LUT_FIT`; the first four are
+    those of the FF model, :data:`FF_FIT`): ``[1, L, PE, SIMD, L*r,
+    L*r*log2(words)]`` with ``L = PE*SIMD`` lanes and ``r`` = 1 when the
+    XNOR weights are a LUT ROM (read through a registered address, so each
+    lane's XNOR is a LUT of the address bits and the activation bit: one
+    LUT6 up to 32 words, more above), else 0. PE prices the per-channel
+    popcount adder, accumulator and output lane, SIMD the input buffer."""
+    lanes = float(pe * simd)
+    rom = 1.0 if xnor_lut_rom else 0.0
+    return [1.0, lanes, float(pe), float(simd), lanes * rom, lanes * rom * math.log2(max(words, 1))]
+
+
 def mvau_luts(op) -> int:
     """LUT estimate of an ``MVAU_xnor_rtl``/``MVAU_int_rtl`` node (see module doc)."""
     mw, mh, pe, simd, w_bits, words, lane = _mvau_geometry(op)
-    luts = LUT_FIT[0] + LUT_FIT[1] * pe * simd * lane
-    if _rom_in_luts(op, words):
-        luts += LUT_FIT[2] * mw * mh * w_bits / 64
+    lut_rom = _rom_in_luts(op, words)
+    f = mvau_lut_features(pe, simd, words, lut_rom and op.kernel == "mvau_xnor")
+    f[1] *= lane  # an integer lane costs lane_cost XNOR lanes
+    luts = sum(c * v for c, v in zip(LUT_FIT, f))
+    if lut_rom and op.kernel != "mvau_xnor":
+        # integer weights: data-registered LUT ROM, one LUT6 per bit per 64 words
+        luts += pe * simd * w_bits * math.ceil(words / 64)
     if not op.get_nodeattr("noActivation"):
         n = _n_thresholds(op)
         if n > 1:  # one threshold is folded into the accumulator (rtl/mvau_core.sv)
@@ -125,8 +154,11 @@ def mvau_luts(op) -> int:
 
 def mvau_ffs(op) -> int:
     """Flip-flop estimate of an MVAU kernel node (see module doc)."""
-    *_, pe, simd, _, _, lane = _mvau_geometry(op)
-    return int(round(FF_FIT[0] + FF_FIT[1] * pe * simd * lane))
+    _, _, pe, simd, w_bits, _, lane = _mvau_geometry(op)
+    ffs = FF_FIT[0] + FF_FIT[1] * pe * simd * lane + FF_FIT[2] * pe + FF_FIT[3] * simd
+    if op.kernel != "mvau_xnor":
+        ffs += pe * simd * w_bits  # integer weights: data register after the ROM
+    return int(round(ffs))
 
 
 def mvau_bram18(op) -> int:
