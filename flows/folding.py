@@ -125,9 +125,12 @@ def _cost(res: tuple[float, float, float], board: Board) -> float:
 #: Yosys (synth_xilinx -family xc7) LUTs of a stitched design per estimated
 #: LUT, measured by benchmarks/flow.py on the default bivit-t for pynq-z2 at
 #: 20,000 frames/s before this margin existed: 37,805 / 33,788 = 1.119
-#: (block RAM: 86.5 Yosys vs 88 estimated, no margin; the committed
-#: benchmarks/results/flow.json, folded with the margin: 34,100 / 31,190).
-#: The folding keeps the estimated LUTs within
+#: (block RAM: 86.5 Yosys vs 88 estimated, no margin; folded with the
+#: margin: 34,100 / 31,190). Out of date since the MVAU_xnor rework and
+#: the MVAU model's refit (3ce1089): benchmarks/results/flow.json now has
+#: 36,811 Yosys LUT for 26,763 estimated (1.375) on bivit-t of runs/bench14;
+#: the MVAU model is fitted to Yosys, so the gap sits in the other ops'
+#: models, which want refitting to a per-layer run. The folding keeps the estimated LUTs within
 #: ``max_util / YOSYS_LUTS_PER_ESTIMATED_LUT`` so the synthesized design
 #: stays within ``max_util``.
 YOSYS_LUTS_PER_ESTIMATED_LUT = 1.12
