@@ -20,13 +20,14 @@
 //   S2     PE partial dot products (XNOR + popcount / adder trees) registered
 //   S3     PE accumulators; threshold ROM word for this nf registered
 //   S4     output value: accumulator (raw) or threshold count, registered
-// With a LUT ROM (mvau_rom RAM_STYLE "distributed", REG_ADDR) each XNOR lane
-// is one LUT of the ROM address bits and the activation bit. With one threshold
-// per channel (N_THRESH = 1) the threshold is folded into the accumulator's
-// start value and the output bit is the accumulator's sign: no comparator.
 //   out    2-entry skid buffer (m_axis register + skid register)
 // Latency from the last input beat of a vector to its first output beat is
 // 5 cycles; throughput is one step per cycle without backpressure.
+// With a LUT ROM (mvau_rom RAM_STYLE "distributed", REG_ADDR) each XNOR lane
+// is one LUT of the ROM address bits and the activation bit. With one
+// threshold per channel (N_THRESH = 1) the threshold (its ROM addressed in
+// S1) is folded into the accumulator's start value and the output bit is the
+// accumulator's sign: no comparator.
 //
 // Lanes are packed LSB-first: activation s of a beat at [s*IN_W +: IN_W],
 // output channel pe of a beat at [pe*OUT_W +: OUT_W].
