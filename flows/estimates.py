@@ -22,7 +22,7 @@ with ``L = PE*SIMD`` lanes and ``words = (MH/PE)*(MW/SIMD)``
 ``fit_rows`` of ``benchmarks/results/kernels.json``: 64x64, 64x128 and
 128x64, 14 foldings from PE=64/SIMD=1 to PE=1/SIMD=64 and up to
 PE*SIMD=1024, weights in LUT-ROM and in block RAM, N_THRESH=1; mean error
-6 %, largest 20 %). The PE term matters: the folding tries every PE/SIMD
+6 %, largest 20 %, bounded by ``tests/test_to_hw.py``). The PE term matters: the folding tries every PE/SIMD
 pair, and a model with lanes only priced PE=64, SIMD=1 like PE=SIMD=8,
 though each PE carries its own popcount adder, accumulator and output
 lane. ``lane_cost`` is 1 for XNOR lanes, ``1.11 * IN_W`` for
@@ -137,7 +137,7 @@ def mvau_lut_features(pe: int, simd: int, words: int, xnor_lut_rom: bool) -> lis
 
 def mvau_luts(op) -> int:
     """LUT estimate of an ``MVAU_xnor_rtl``/``MVAU_int_rtl`` node (see module doc)."""
-    mw, mh, pe, simd, w_bits, words, lane = _mvau_geometry(op)
+    _, _, pe, simd, w_bits, words, lane = _mvau_geometry(op)
     lut_rom = _rom_in_luts(op, words)
     f = mvau_lut_features(pe, simd, words, lut_rom and op.kernel == "mvau_xnor")
     f[1] *= lane  # an integer lane costs lane_cost XNOR lanes

@@ -128,11 +128,11 @@ def _cost(res: tuple[float, float, float], board: Board) -> float:
 #: (block RAM: 86.5 Yosys vs 88 estimated, no margin; folded with the
 #: margin: 34,100 / 31,190). Out of date since the MVAU_xnor rework and
 #: the MVAU model's refit (3ce1089): benchmarks/results/flow.json now has
-#: 36,811 Yosys LUT for 26,763 estimated (1.375) on bivit-t of runs/bench14;
-#: the MVAU model is fitted to Yosys, so the gap sits in the other ops'
-#: models, which want refitting to a per-layer run. The folding keeps the estimated LUTs within
-#: ``max_util / YOSYS_LUTS_PER_ESTIMATED_LUT`` so the synthesized design
-#: stays within ``max_util``.
+#: 36,811 Yosys LUT for 26,763 estimated (1.375) on bivit-t of runs/bench14,
+#: mostly Thresholding_rtl, whose finn-plus LUT model is far below Yosys;
+#: that model wants fitting to Yosys like the MVAU one. The folding keeps
+#: the estimated LUTs within ``max_util / YOSYS_LUTS_PER_ESTIMATED_LUT``
+#: so the synthesized design stays within ``max_util``.
 YOSYS_LUTS_PER_ESTIMATED_LUT = 1.12
 
 

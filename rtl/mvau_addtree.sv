@@ -10,10 +10,7 @@
 // bits, then, per bit weight 1/2/4, the NG counter outputs of that weight
 // counted by this module again (recursion ends at N <= 6, one LUT level),
 // and the three column counts added with their weights (a single carry-chain
-// adder while they are at most 2 bits wide). For N = 16 that is 17 LUTs
-// instead of the 18 of 6-bit leaves plus an adder tree; 90 instead of 96 for
-// N = 64 and 176 instead of 194 for N = 128 (Yosys synth_xilinx, registered
-// inputs and output).
+// adder while they are at most 2 bits wide).
 module mvau_addtree #(
     parameter int unsigned N = 2,
     parameter int unsigned IW = 1,

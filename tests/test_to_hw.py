@@ -366,7 +366,8 @@ def test_mvau_fit_reproduces_yosys_figures():
     """The LUT/FF model constants are the relative-error least-squares fit of
     the committed Yosys figures (benchmarks/results/kernels.json, fit_rows:
     balanced and unbalanced foldings, weights in LUT-ROM and block RAM), the
-    model is within 25 % of every one of them, and the block RAM model
+    model's relative error is at most 7 % on average and 25 % on any one of
+    them (as the module doc of flows/estimates.py says), and the block RAM model
     matches every synthesized block-RAM weight memory."""
     data = json.loads((REPO_ROOT / "benchmarks" / "results" / "kernels.json").read_text())
     rows = data["fit_rows"]
@@ -381,7 +382,8 @@ def test_mvau_fit_reproduces_yosys_figures():
     c_lut = np.linalg.lstsq(x / lut[:, None], np.ones(len(rows)), rcond=None)[0]
     c_ff = np.linalg.lstsq(x[:, :4] / ff[:, None], np.ones(len(rows)), rcond=None)[0]
     assert np.allclose(c_lut, LUT_FIT, rtol=1e-3, atol=1e-3) and np.allclose(c_ff, FF_FIT, rtol=1e-3, atol=1e-3)
-    assert np.all(np.abs(x @ np.array(LUT_FIT) - lut) <= 0.25 * lut)
+    err = np.abs(x @ np.array(LUT_FIT) - lut) / lut
+    assert err.mean() <= 0.07 and err.max() <= 0.25
     for r in data["rows"]:  # RAM_STYLE auto
         if r["yosys"]["bram18"] + r["yosys"]["bram36"]:
             assert rom_bram18(words(r), r["PE"] * r["SIMD"]) == r["yosys"]["bram18"] + 2 * r["yosys"]["bram36"]
