@@ -11,6 +11,7 @@ op                              attributes (each divides)
 ==============================  ======================================
 MVAU_xnor_rtl, MVAU_int_rtl     PE | MH, SIMD | MW
 Thresholding_rtl                PE | NumChannels
+ThresholdTable_rtl              PE | NumChannels (+ tables in block RAM or LUT-ROM)
 FMPadding_rtl                   SIMD | NumChannels
 ConvolutionInputGenerator_rtl   SIMD | IFMChannels (+ parallel_window when SIMD = IFMChannels)
 DuplicateStreams_rtl, ResidualAdd_rtl, PosAdd_rtl, TokenPool_rtl   PE | NumChannels
@@ -90,6 +91,8 @@ def _candidates(node, inst):
             combos += mv
         elif node.op_type.startswith("Thresholding"):
             combos += [dict(cand, **_THRESHOLD_MEMORY[s]) for s in _THRESHOLD_MEMORY]
+        elif node.op_type == "ThresholdTable_rtl":
+            combos += [dict(cand, ram_style=s) for s in ("block", "distributed")]
         else:
             combos.append(cand)
     return combos

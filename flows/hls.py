@@ -19,7 +19,7 @@ simulation uses.
 FINN op (``_rtl``)              kernel
 ==============================  ==================================
 MVAU_xnor, MVAU_int (MVAU)      ``xnorvit::mvau``
-Thresholding                    ``xnorvit::thresholding``
+Thresholding, ThresholdTable    ``xnorvit::thresholding``
 ResidualAdd                     ``xnorvit::residual_add``
 PosAdd                          ``xnorvit::pos_add``
 TokenPool                       ``xnorvit::token_pool``
@@ -246,6 +246,7 @@ def _attention_call(name, inst, model, node, ins, outs, consts):
 
 #: FINN op type (without ``_rtl``/``_hls``) -> emitter of its kernel call.
 KERNELS = {"MVAU": _mvau_call, "MVAU_xnor": _mvau_call, "MVAU_int": _mvau_call, "Thresholding": _threshold_call,
+           "ThresholdTable": _threshold_call,
            "ResidualAdd": _residual_call, "PosAdd": _pos_call, "TokenPool": _pool_call,
            "DuplicateStreams": _fork_call, "FMPadding": _fmpad_call, "ConvolutionInputGenerator": _swg_call,
            "BinaryAttention": _attention_call}
@@ -589,7 +590,8 @@ def csim_build(build: os.PathLike | str, images: int = 100, log=None) -> dict:
 def to_hls(model, exec_mode: str = "cppsim"):
     """Turn every ``*_rtl`` node of a hardware graph into its ``*_hls`` variant
     (:mod:`xnorvit.flows.ops.hls`; ``MVAU_xnor_rtl``/``MVAU_int_rtl`` ->
-    ``MVAU_hls``), keeping the attributes the variant declares, with
+    ``MVAU_hls``, ``ThresholdTable_rtl`` -> ``Thresholding_hls``: the same
+    MultiThreshold), keeping the attributes the variant declares, with
     ``exec_mode`` set on every node (finn-plus's ``SetExecMode`` only visits
     the ``finn.custom_op.fpgadataflow.*`` domains); returns a new
     ``ModelWrapper``. Under ``"cppsim"`` FINN's ``execute_onnx`` runs each
@@ -608,7 +610,7 @@ def to_hls(model, exec_mode: str = "cppsim"):
     m = ModelWrapper(copy.deepcopy(model.model))
     for k, node in enumerate(list(m.graph.node)):
         base = node.op_type[:-4] if node.op_type.endswith(("_rtl", "_hls")) else node.op_type
-        target = "MVAU_hls" if base in ("MVAU", "MVAU_xnor", "MVAU_int") else f"{base}_hls"
+        target = {"MVAU_xnor": "MVAU_hls", "MVAU_int": "MVAU_hls", "ThresholdTable": "Thresholding_hls"}.get(base, f"{base}_hls")
         if target not in hls_ops.custom_op:
             raise HLSError(f"node {node.name}: no HLS variant of {node.op_type} (have: {', '.join(sorted(hls_ops.custom_op))})")
         new = helper.make_node(target, node.input, node.output, domain=hls_ops.DOMAIN, name=node.name)

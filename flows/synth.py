@@ -119,7 +119,7 @@ def kernel_sources(kernel: str) -> tuple[str, list[Path]]:
     ``thresholding``, with finn-rtllib's thresholding core), ``stream_dwc``
     (with finn-rtllib's ``vpc.sv``), ``binary_attention`` (with
     ``attn_frame_buffer.sv``), ``stream_add_sat``/``stream_pos_add`` (with
-    ``lanes_add_sat.sv``); any other name ``K`` with a file ``rtl/K.sv``
+    ``lanes_add_sat.sv``), ``threshold_table`` (with ``mvau_rom.sv``); any other name ``K`` with a file ``rtl/K.sv``
     maps to that single file.
 
     Raises:
@@ -127,6 +127,8 @@ def kernel_sources(kernel: str) -> tuple[str, list[Path]]:
     """
     if kernel in ("mvau_xnor", "mvau_int"):
         return kernel, _mvau_sources() + [RTL_DIR / f"{kernel}.sv"]
+    if kernel == "threshold_table":
+        return kernel, [RTL_DIR / "mvau_rom.sv", RTL_DIR / "threshold_table.sv"]
     if kernel in ("thresholding", "thresholding_axis"):
         from xnorvit.flows.finn_env import finn_rtllib
 
@@ -447,10 +449,14 @@ def random_memories(kernel: str, parameters: dict, seed: int = 0, cache_dir: os.
     with ``WEIGHTS_FILE`` (and ``THRESHOLDS_FILE`` when ``N_THRESH > 0``)
     set; for ``thresholding_axis`` without ``THRESHOLDS_PATH``, seeded sorted
     thresholds written by FINN's ``Thresholding_rtl.make_weight_file`` (see
-    :func:`_random_thresholds`); other kernels are returned unchanged.
+    :func:`_random_thresholds`); for ``threshold_table`` without
+    ``INIT_PREFIX``, tables of seeded thresholds (:func:`_random_tables`);
+    other kernels are returned unchanged.
     """
     if kernel in ("thresholding", "thresholding_axis"):
         return _random_thresholds(parameters, seed, cache_dir)
+    if kernel == "threshold_table":
+        return _random_tables(parameters, seed, cache_dir)
     if kernel not in ("mvau_xnor", "mvau_int") or "WEIGHTS_FILE" in parameters:
         return dict(parameters)
     import numpy as np
@@ -533,6 +539,36 @@ def _random_thresholds(parameters: dict, seed: int, cache_dir: os.PathLike | str
         getCustomOp(node).make_weight_file(thr, "internal_embedded", str(mdir / "memblock.dat"))
         (mdir / ".done").write_text("")
     p["THRESHOLDS_PATH"] = prefix
+    return p
+
+
+def _random_tables(parameters: dict, seed: int, cache_dir: os.PathLike | str) -> dict:
+    """``INIT_PREFIX`` of ``threshold_table`` lane tables from seeded random
+    sorted thresholds (``N = 2^WO - 1`` over the input range, output
+    ``0..N``; :func:`xnorvit.flows.ops.threshold_table.threshold_table`), for
+    the kernel's defaults (``C=64, PE=1, WI=7, WO=8, SIGNED_IN=0``) where a
+    parameter is missing."""
+    p = dict(parameters)
+    if "INIT_PREFIX" in p:
+        return p
+    import numpy as np
+
+    from xnorvit.flows.ops.threshold_table import table_hex, threshold_table
+
+    c, pe = int(p.get("C", 64)), int(p.get("PE", 1))
+    wi, wo, signed = int(p.get("WI", 7)), int(p.get("WO", 8)), bool(int(p.get("SIGNED_IN", 0)))
+    if pe <= 0 or c % pe:
+        raise SynthesisError(f"threshold_table: PE={pe} must divide C={c}")
+    lo = -(1 << (wi - 1)) if signed else 0
+    mdir = Path(cache_dir).resolve() / "memories" / f"threshold_table-C{c}-PE{pe}-WI{wi}-WO{wo}-S{int(signed)}-s{seed}"
+    if not (mdir / ".done").exists():
+        rng = np.random.default_rng(seed)
+        thr = np.sort(rng.integers(lo, lo + (1 << wi), (c, (1 << wo) - 1)), axis=1)
+        mdir.mkdir(parents=True, exist_ok=True)
+        for lane, text in enumerate(table_hex(threshold_table(thr, c, wi, signed, 0), pe, wo)):
+            (mdir / f"t_{lane}.hex").write_text(text)
+        (mdir / ".done").write_text("")
+    p["INIT_PREFIX"] = f"{mdir}/t_"
     return p
 
 

@@ -23,7 +23,9 @@ Stages (each executable node by node with FINN's ``execute_onnx``; see
     :class:`~xnorvit.flows.ops.mvau.MVAU_int_rtl`, xnorvit's abstract ops to
     their ``_rtl`` variants; finn-plus ``SpecializeLayers`` maps the rest
     (``Thresholding_rtl``, ``FMPadding_rtl``, ``ConvolutionInputGenerator_rtl``)
-    with ``preferred_impl_style="rtl"``.
+    with ``preferred_impl_style="rtl"``; :class:`UseThresholdTables` then moves
+    the thresholdings of narrow inputs onto lookup tables
+    (``ThresholdTable_rtl``).
 
 The graph input becomes channels-last (``(1, H, W, C)`` raw uint8 pixels,
 metadata ``xnorvit_input_layout = NHWC``); :func:`xnorvit.flows.compile.execute`
@@ -42,7 +44,7 @@ from xnorvit.flows import finn_env
 
 __all__ = [
     "HW_STAGES", "MAX_FUSED_THRESHOLDS", "ChannelsLastInput", "CollapseTokenGrid", "AbsorbReshapeIntoMVAU",
-    "AdoptMVAU", "SplitWideThresholds", "SpecializeXnorvitLayers", "check_dataflow_graph", "to_hw", "specialize", "hw_stages",
+    "AdoptMVAU", "SplitWideThresholds", "SpecializeXnorvitLayers", "UseThresholdTables", "check_dataflow_graph", "to_hw", "specialize", "hw_stages",
 ]
 
 #: stage names of :func:`hw_stages`, in order
@@ -296,6 +298,44 @@ class SpecializeXnorvitLayers(Transformation):
         return model, False
 
 
+class UseThresholdTables(Transformation):
+    """``Thresholding_rtl`` -> :class:`~xnorvit.flows.ops.rtl.ThresholdTable_rtl`
+    where a lookup table is cheaper than the binary search
+    (:func:`xnorvit.flows.ops.threshold_table.prefer_table`: narrow inputs,
+    many thresholds, e.g. the 255-level requantizers after 7-bit popcounts).
+
+    Exact: the same node (inputs, attributes, FINN ``Thresholding``
+    semantics) on another kernel, renamed ``ThresholdTable_rtl_<k>`` from
+    ``Thresholding_rtl_<k>`` (the numbering stays unique); ``PE`` is kept, finn-rtllib's memory
+    attributes (``depth_trigger_*``, ``deep_pipeline``, ``uniform_thres``)
+    are dropped and the tables get ``ram_style="auto"``. Run on the
+    specialized graph after the threshold types are minimized.
+    """
+
+    def apply(self, model):
+        from qonnx.custom_op.registry import getCustomOp
+
+        from xnorvit.flows.ops import rtl as rtl_ops
+        from xnorvit.flows.ops.threshold_table import prefer_table
+
+        drop = ("depth_trigger_uram", "depth_trigger_bram", "uniform_thres", "deep_pipeline")
+        for k, node in enumerate(list(model.graph.node)):
+            if node.op_type != "Thresholding_rtl":
+                continue
+            inst = getCustomOp(node)
+            odt = inst.get_output_datatype()
+            if not prefer_table(inst.get_input_datatype(0).bitwidth(), inst.get_nodeattr("numSteps"),
+                                inst.get_input_datatype(1).bitwidth(), odt.bitwidth(), odt.name == "BIPOLAR"):
+                continue
+            name = node.name.replace("Thresholding_rtl", "ThresholdTable_rtl", 1)
+            new = helper.make_node("ThresholdTable_rtl", node.input, node.output, domain=rtl_ops.DOMAIN, name=name)
+            new.attribute.extend(a for a in node.attribute if a.name not in drop)
+            new.attribute.append(helper.make_attribute("ram_style", "auto"))
+            model.graph.node.insert(k, new)
+            model.graph.node.remove(node)
+        return model, False
+
+
 def check_dataflow_graph(model) -> None:
     """Raise :class:`~xnorvit.flows.transforms.UnsupportedNodeError` naming
     the first node that is not a FINN dataflow (``backend="fpgadataflow"``) node."""
@@ -379,6 +419,7 @@ def specialize(model, fpgapart: str):
     for node in m.graph.node:
         if node.op_type == "Thresholding_rtl":
             getCustomOp(node).minimize_weight_bit_width(m)
+    m = m.transform(UseThresholdTables())
     from finn.util.fpgadataflow import is_rtl_node
 
     from xnorvit.flows.transforms import UnsupportedNodeError

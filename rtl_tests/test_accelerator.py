@@ -88,7 +88,7 @@ def test_mismatch_names_first_diverging_layer(digits):
 
     model, d, folded, st, _ = digits
     wrong = ModelWrapper(copy.deepcopy(folded.model))
-    node = next(n for n in wrong.graph.node if n.op_type == "Thresholding_rtl" and
+    node = next(n for n in wrong.graph.node if n.op_type in ("Thresholding_rtl", "ThresholdTable_rtl") and
                 wrong.get_initializer(n.input[1]).shape[1] > 4)
     t = wrong.get_initializer(node.input[1]).copy()
     # half the channels' thresholds a quarter of their span lower (within the original range,

@@ -11,6 +11,7 @@ from .binary_attention_rtl import BinaryAttention_rtl
 from .duplicatestreams_rtl import DuplicateStreams_rtl
 from .pos_add_rtl import PosAdd_rtl
 from .residual_add_rtl import ResidualAdd_rtl
+from .threshold_table_rtl import ThresholdTable_rtl
 from .token_pool_rtl import TokenPool_rtl
 
 #: ONNX domain of the ops in this package
@@ -22,6 +23,7 @@ custom_op["PosAdd_rtl"] = PosAdd_rtl
 custom_op["TokenPool_rtl"] = TokenPool_rtl
 custom_op["DuplicateStreams_rtl"] = DuplicateStreams_rtl
 custom_op["BinaryAttention_rtl"] = BinaryAttention_rtl
+custom_op["ThresholdTable_rtl"] = ThresholdTable_rtl
 
 # MVAUs on rtl/mvau_xnor.sv and rtl/mvau_int.sv (xnorvit.flows.ops.mvau)
 from xnorvit.flows.ops.mvau import MVAU_int_rtl, MVAU_xnor_rtl  # noqa: E402
