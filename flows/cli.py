@@ -61,6 +61,8 @@ def train(
     patch: Optional[int] = typer.Option(None, help="patch size in pixels"),
     mlp_ratio: Optional[float] = typer.Option(None, help="MLP hidden / dim"),
     stem_channels: Optional[int] = typer.Option(None, help="3x3 conv stem channels (0: none)"),
+    stem_weight_bits: Optional[int] = typer.Option(None, help="weights of the stem convs after the first and the patch "
+                                                   "projection: 8, or 1 (binary: no DSP in hardware)"),
     threads: Optional[int] = typer.Option(None, help="torch CPU threads (0: one per core, the default; 1 when "
                                           "the machine is busy with other work)"),
     force: bool = typer.Option(False, "--force", help="overwrite an existing run directory"),
@@ -81,7 +83,8 @@ def train(
         v = locals().get(f.name)
         if v is not None:
             setattr(recipe, f.name, v)
-    hp = {k: v for k, v in dict(dim=dim, depth=depth, heads=heads, patch=patch, mlp_ratio=mlp_ratio, stem_channels=stem_channels).items() if v is not None}
+    hp = {k: v for k, v in dict(dim=dim, depth=depth, heads=heads, patch=patch, mlp_ratio=mlp_ratio, stem_channels=stem_channels,
+                   stem_weight_bits=stem_weight_bits).items() if v is not None}
     try:
         m = train_run(model, dataset, out, recipe, teacher, hp, force=force, progress=not quiet, log=typer.echo)
     except (ValueError, TypeError, RunExistsError, CheckpointError) as exc:

@@ -420,35 +420,45 @@ class PatchEmbed(nn.Module):
         binary: quantized or full precision.
         residual_quant: the model's shared residual quantizer (binary only).
         stem_depth: number of stem convs (>= 1 when ``stem_channels``).
+        weight_bits: weights of the stem convs after the first and of the
+            patch projection: 8 (per-channel int8) or 1 (``sign(W)``,
+            :class:`~xnorvit.model.quant.BinaryWeightQuant`; the per-channel
+            scale is absorbed by the BatchNorm that follows, and in hardware
+            the products are bipolar x unsigned adds: no DSP, no multiplier).
+            The first conv, on raw pixels, keeps 8-bit weights.
 
     Shapes: ``(B, in_chans, H, W)`` float in [0, 1] -> ``(B, T, dim)``,
     ``T = (H / 2**(stem_depth - 1) / patch)**2``.
 
     Raises:
-        ValueError: the stem's output grid is not divisible by ``patch``.
+        ValueError: the stem's output grid is not divisible by ``patch``, or
+            ``weight_bits`` is not 8 or 1.
     """
 
-    def __init__(self, img_size: int, in_chans: int, patch: int, dim: int, stem_channels: int, act_bits: int, binary: bool, residual_quant: nn.Module | None, stem_depth: int = 1):
+    def __init__(self, img_size: int, in_chans: int, patch: int, dim: int, stem_channels: int, act_bits: int, binary: bool, residual_quant: nn.Module | None, stem_depth: int = 1, weight_bits: int = 8):
         super().__init__()
         grid = img_size // 2 ** max(0, stem_depth - 1) if stem_channels else img_size
         if grid % patch or (stem_channels and img_size % 2 ** max(0, stem_depth - 1)):
             raise ValueError(f"image size {img_size} with {stem_depth} stem layers is not divisible by patch size {patch}")
+        if weight_bits not in (8, 1):
+            raise ValueError(f"stem weight bits must be 8 or 1, got {weight_bits}")
         self.num_tokens = (grid // patch) ** 2
         self.binary = binary
         conv = (lambda *a, **k: qnn.QuantConv2d(*a, weight_quant=Int8WeightPerChannel, **k)) if binary else nn.Conv2d
+        conv_w = (lambda *a, **k: qnn.QuantConv2d(*a, weight_quant=BinaryWeightQuant, **k)) if binary and weight_bits == 1 else conv
         self.input_quant = qnn.QuantIdentity(act_quant=InputQuant) if binary else nn.Identity()
         layers: list[nn.Module] = []
         if stem_channels:
             for i in range(max(1, stem_depth)):
                 out_ch = stem_channels * 2**i
                 layers += [
-                    conv(in_chans, out_ch, 3, stride=1 if i == 0 else 2, padding=1, bias=False),
+                    (conv if i == 0 else conv_w)(in_chans, out_ch, 3, stride=1 if i == 0 else 2, padding=1, bias=False),
                     BatchNorm2d(out_ch),
                     qnn.QuantReLU(act_quant=Uint8ActPerTensorFloat, bit_width=act_bits) if binary else nn.ReLU(),
                 ]
                 in_chans = out_ch
         self.stem = nn.Sequential(*layers) if layers else nn.Identity()
-        self.proj = conv(in_chans, dim, patch, stride=patch, bias=False)
+        self.proj = conv_w(in_chans, dim, patch, stride=patch, bias=False)
         self.norm = BatchNorm2d(dim)
         self.pos = nn.Parameter(torch.randn(1, self.num_tokens, dim) * 0.1)
         self.add_pos = ResidualAdd(residual_quant)

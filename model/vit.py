@@ -31,6 +31,8 @@ class ViTConfig:
         stem_channels: channels of the 3x3 conv stem (0: plain patchify).
         stem_depth: stem convs (the 2nd on are stride 2, doubling channels).
         stem_act_bits: bits of the stem activation.
+        stem_weight_bits: 8, or 1 for binary weights in the stem convs after
+            the first and in the patch projection (see ``layers.PatchEmbed``).
         prob_binarizer: attention-probability binarizer (see layers.PROB_BINARIZERS).
         learned_scale: learnable per-channel weight scales (BiViT) or mean |W|.
         norm: "bn" (hardware) or "ln".
@@ -47,6 +49,7 @@ class ViTConfig:
     stem_channels: int = 16
     stem_depth: int = 1
     stem_act_bits: int = 4
+    stem_weight_bits: int = 8
     prob_binarizer: str = "sab"
     learned_scale: bool = True
     norm: str = "bn"
@@ -81,7 +84,8 @@ class BinaryViT(nn.Module):
         self.cfg, self.binary = cfg, binary
         # One quantizer for the whole residual stream: every add is an integer add.
         self.residual_quant = qnn.QuantIdentity(act_quant=ResidualQuant) if binary else None
-        self.embed = PatchEmbed(cfg.img_size, cfg.in_chans, cfg.patch, cfg.dim, cfg.stem_channels, cfg.stem_act_bits, binary, self.residual_quant, cfg.stem_depth)
+        self.embed = PatchEmbed(cfg.img_size, cfg.in_chans, cfg.patch, cfg.dim, cfg.stem_channels, cfg.stem_act_bits, binary, self.residual_quant, cfg.stem_depth,
+                                cfg.stem_weight_bits)
         self.blocks = nn.ModuleList(
             Block(cfg.dim, cfg.heads, cfg.hidden, binary, self.residual_quant, cfg.prob_binarizer, cfg.learned_scale, cfg.norm)
             for _ in range(cfg.depth)

@@ -93,6 +93,36 @@ def _grid_model(h=3, w=2, k=5, c=4):
     return m.transform(InferShapes()), rng.integers(0, 8, (1, h, w, k)).astype(np.float32)
 
 
+def test_binary_stem_weights_compile_bit_exact_without_dsp(tmp_path):
+    """``stem_weight_bits=1``: the second stem conv and the patch projection
+    have sign(W) weights; the graph stays bit-exact on real digits through
+    every hardware stage and their MVAUs take bipolar weights, priced
+    without DSP slices."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    model, d = _calibrated("digits", **dict(SMALL, stem_depth=2, stem_weight_bits=1))
+    path = tmp_path / "bstem.onnx"
+    export_qonnx_model(model, path)
+    stages = to_hw.hw_stages(xc.streamline(path), PART)
+    for name, m in stages.items():
+        r = xc.check_stage(m, model, d.x_test[:40])
+        assert r["equal"] and r["mismatches"] == 0, (name, r)
+    ints = [getCustomOp(n) for n in stages["specialized"].graph.node if n.op_type == "MVAU_int_rtl"]
+    bipolar = [i for i in ints if i.get_nodeattr("weightDataType") == "BIPOLAR"]
+    assert len(bipolar) == 2, [i.get_nodeattr("weightDataType") for i in ints]  # stem conv 2 + patch projection
+    for i in bipolar:
+        for res_type in ("dsp", "lut"):
+            i.set_nodeattr("resType", res_type)
+            assert i.dsp_estimation(PART) == 0
+
+
+def test_stem_weight_bits_must_be_8_or_1():
+    from xnorvit.model.layers import PatchEmbed
+
+    with pytest.raises(ValueError, match="stem weight bits must be 8 or 1, got 4"):
+        PatchEmbed(8, 1, 2, 16, 4, 4, True, None, 2, weight_bits=4)
+
+
 def test_collapse_token_grid_moves_no_data():
     import finn.core.onnx_exec as oxe
 
