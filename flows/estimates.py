@@ -45,8 +45,11 @@ Yosys xc7 runs of the two cores (``benchmarks/streams.py`` ->
     FIFO, distributed (depth < BLOCK_FIFO_MIN_DEPTH):
         LUT = 15 + 4 * ceil(W/6) * ceil(depth/32)  [RAM32M: 32 x 6 bits in 4 LUTs]
     FIFO, block RAM: LUT = 30 + 3 * ceil(log2(depth+1)), RAMB18 = best aspect of depth x W
-    width converter (finn-rtllib vpc, N = lcm(PI, PO) bits):
-        wide -> narrow: LUT = 1.1 * N   (a multiplexer per output bit)
+    width converter, integer down-ratio K = PI/PO (rtl/stream_dwc_down.sv):
+        LUT = 4 + PO * (1 if K <= 4 else 0.47 K - 0.7)   (a K:1 mux per output bit)
+        FF = PI + clog2(K) + 1
+    width converter, other ratios (finn-rtllib vpc, N = lcm(PI, PO) bits):
+        wide -> narrow: LUT = 1.1 * N   (a shift register: a 2:1 mux per bit)
         narrow -> wide: LUT = 6 + N/16
         FF = N + 10 either way
 
@@ -248,10 +251,19 @@ def fifo_resources(depth: int, width: int) -> dict:
 
 
 def dwc_resources(src_bits: int, dst_bits: int) -> dict:
-    """LUT/FF of finn-rtllib's ``vpc`` width converter from ``src_bits`` to
-    ``dst_bits`` per beat (zero when they are equal); model in the module docstring."""
+    """LUT/FF of the width converter the stitcher puts between ``src_bits``
+    and ``dst_bits`` per beat (zero when they are equal): for an integer
+    down-ratio ``K = src/dst`` ``rtl/stream_dwc_down.sv`` (a K:1 mux per
+    output bit: one LUT up to K = 4, else ``0.47 K - 0.7``; ``src + clog2(K)
+    + 1`` FF; fitted to Yosys of 448->7, 448->56, 256->8, 224->7, 64->8,
+    576->192, 128->64, within 2 %: ``benchmarks/streams.py``), else
+    finn-rtllib's ``vpc`` (model in the module docstring)."""
     if src_bits == dst_bits:
         return {"lut": 0, "ff": 0, "bram36": 0.0}
+    if src_bits > dst_bits and src_bits % dst_bits == 0:
+        k = src_bits // dst_bits
+        per_bit = 1.0 if k <= 4 else 0.47 * k - 0.7
+        return {"lut": int(round(4 + dst_bits * per_bit)), "ff": src_bits + (k - 1).bit_length() + 1, "bram36": 0.0}
     n = math.lcm(src_bits, dst_bits)
     lut = 1.1 * n if src_bits > dst_bits else 6 + n / 16
     return {"lut": int(round(lut)), "ff": n + 10, "bram36": 0.0}

@@ -9,9 +9,11 @@ Every node of the graph is an RTL-backend op with FINN's port names
 2. lists the graph's edges (a tensor from one producer output to one
    consumer input; the graph input and output are edges too);
 3. on every edge whose producer's stream width differs from the consumer's
-   inserts a data-width converter (finn-rtllib's ``vpc`` core, as in
-   ``rtl/stream_dwc.sv``, configured with a vector of ``lcm(IBITS, OBITS)``
-   bits so a frame never leaves a partial vector behind), then a FIFO
+   inserts a data-width converter (``rtl/stream_dwc_down.sv`` where the
+   consumer's width divides the producer's, else finn-rtllib's ``vpc`` core,
+   as in ``rtl/stream_dwc.sv``, configured with a vector of
+   ``lcm(IBITS, OBITS)`` bits so a frame never leaves a partial vector
+   behind), then a FIFO
    (``rtl/stream_fifo.sv``) of a per-edge depth, in block RAM from
    :data:`BLOCK_FIFO_MIN_DEPTH` entries (the residual skips around an
    attention block hold a whole frame);
@@ -282,7 +284,7 @@ def _file_list(node_files: dict[str, list[str]], out: Path) -> list[str]:
     the FIFO and DWC cores, then the node files. Files from outside ``out``
     are copied into ``out/lib/``; the paths returned are relative to ``out``."""
     seen, ordered = set(), []
-    extra = [str(REPO_RTL_DIR / "stream_fifo.sv"), _vpc_path()]
+    extra = [str(REPO_RTL_DIR / "stream_fifo.sv"), str(REPO_RTL_DIR / "stream_dwc_down.sv"), _vpc_path()]
     all_files = extra + [f for fs in node_files.values() for f in fs]
     pkgs = [f for f in all_files if f.endswith("_pkg.sv")]
     for f in pkgs + all_files:
@@ -305,6 +307,14 @@ def _file_list(node_files: dict[str, list[str]], out: Path) -> list[str]:
             p = dst
         rel.append(p.relative_to(out).as_posix())
     return rel
+
+
+def integer_down(src_bits: int, dst_bits: int) -> bool:
+    """Whether a stream from ``src_bits`` to ``dst_bits`` per beat is an
+    integer-ratio down-conversion, which ``rtl/stream_dwc_down.sv`` (a held
+    word and a slice multiplexer) converts; other ratios go through
+    finn-rtllib's ``vpc``."""
+    return src_bits > dst_bits and src_bits % dst_bits == 0
 
 
 def _vpc_path() -> str:
@@ -400,7 +410,13 @@ def write_top(model, edges: list[Edge], out: Path, top: str = DEFAULT_TOP, monit
             L.append(f"    logic [{ppad - 1}:0] {e.name}_p_tdata;  // producer's padded TDATA")
             L.append("    /* verilator lint_on UNUSEDSIGNAL */")
             L.append(f"    assign {e.name}_tdata = {e.name}_p_tdata[{e.src_bits - 1}:0];")
-        if e.dwc:
+        if e.dwc and integer_down(e.src_bits, e.dst_bits):
+            L.append(f"    stream_dwc_down #(.IBITS({e.src_bits}), .OBITS({e.dst_bits})) {e.name}_dwc (")
+            L.append(f"        .clk(ap_clk), .rst(rst), .s_axis_tdata({e.name}_tdata), .s_axis_tvalid({e.name}_tvalid), "
+                     f".s_axis_tready({e.name}_tready),")
+            L.append(f"        .m_axis_tdata({e.name}_c_tdata), .m_axis_tvalid({e.name}_c_tvalid), "
+                     f".m_axis_tready({e.name}_c_tready));")
+        elif e.dwc:
             n_bits = math.lcm(e.src_bits, e.dst_bits)
             L.append(f"    vpc #(.W(1), .N({n_bits}), .PI({e.src_bits}), .PO({e.dst_bits})) {e.name}_dwc (")
             L.append(f"        .clk(ap_clk), .rst(rst), .idat({e.name}_tdata), .ivld({e.name}_tvalid), "

@@ -445,7 +445,7 @@ def verify_build(build: os.PathLike | str, images: int = 100, idle: str = "rando
     log = log or (lambda s: None)
     build = Path(build).resolve()
     if not build.is_dir():
-        raise FileNotFoundError(f"no build directory {build}")
+        raise FileNotFoundError(f"no build directory {build}; run `xnorvit build RUN --out {build}` first")
     for f in ("fifo.json", "rtl/stitch.json", "compile.json"):
         if not (build / f).is_file():
             raise FileNotFoundError(f"{build}/{f} missing: not a hardware build; run `xnorvit build RUN --out {build}` first")

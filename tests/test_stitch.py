@@ -83,7 +83,8 @@ def test_edges_widths_and_converters(block):
     assert by_tensor["y"].dst is None and not by_tensor["y"].dwc
     assert (st.in_bits, st.out_bits, st.in_beats, st.out_beats) == (16, 8, T * C // 2, T * C)
     text = st.top_file.read_text()
-    assert text.count("stream_fifo #(") == 5 and text.count("vpc #(") == 3
+    # 16 -> 32 up through vpc; 16 -> 8 and 32 -> 8 down through stream_dwc_down
+    assert text.count("stream_fifo #(") == 5 and text.count("vpc #(") == 1 and text.count("stream_dwc_down #(") == 2
     assert "module block_top #(" in text and "parameter string MEM_ROOT" in text and "s_axis_tdata" in text and "m_axis_tdata" in text
     files = (st.out / "filelist.f").read_text().split()
     assert files[-1].endswith("block_top.sv")
