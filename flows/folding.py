@@ -126,17 +126,15 @@ def _cost(res: tuple[float, float, float], board: Board) -> float:
 
 
 #: Yosys (synth_xilinx -family xc7) LUTs of a stitched design per estimated
-#: LUT, measured by benchmarks/flow.py on the default bivit-t for pynq-z2 at
-#: 20,000 frames/s before this margin existed: 37,805 / 33,788 = 1.119
-#: (block RAM: 86.5 Yosys vs 88 estimated, no margin; folded with the
-#: margin: 34,100 / 31,190). Out of date since the MVAU_xnor rework and
-#: the MVAU model's refit (3ce1089): benchmarks/results/flow.json now has
-#: 36,811 Yosys LUT for 26,763 estimated (1.375) on bivit-t of runs/bench14,
-#: mostly Thresholding_rtl, whose finn-plus LUT model is far below Yosys;
-#: that model wants fitting to Yosys like the MVAU one. The folding keeps
-#: the estimated LUTs within ``max_util / YOSYS_LUTS_PER_ESTIMATED_LUT``
-#: so the synthesized design stays within ``max_util``.
-YOSYS_LUTS_PER_ESTIMATED_LUT = 1.12
+#: LUT, measured by benchmarks/flow.py on bivit-t of runs/bench14 for
+#: pynq-z2 with the requantizers as lookup tables (ThresholdTable_rtl):
+#: 28,657 / 25,605 = 1.119 at 20,000 frames/s, 30,975 / 26,962 = 1.149 at
+#: 30,000 (benchmarks/results/flow.json); the larger one. (Before the
+#: tables, finn-plus's Thresholding_rtl LUT model undershot Yosys 5x on the
+#: 255-level requantizers: 36,811 / 26,763 = 1.375.) The folding keeps the
+#: estimated LUTs within ``max_util / YOSYS_LUTS_PER_ESTIMATED_LUT`` so the
+#: synthesized design stays within ``max_util``.
+YOSYS_LUTS_PER_ESTIMATED_LUT = 1.15
 
 
 def _limits(max_util: float) -> dict[str, float]:

@@ -262,7 +262,8 @@ def synth_build(build: os.PathLike | str, timeout_s: float = 3600, log: Callable
 # ------------------------------------------------------------------------------------------ plots
 def _short(name: str) -> str:
     return name.replace("_rtl_", "_").replace("ConvolutionInputGenerator", "SWG").replace("DuplicateStreams", "Dup") \
-        .replace("Thresholding", "Thr").replace("BinaryAttention", "Attn").replace("ResidualAdd", "ResAdd")
+        .replace("Thresholding", "Thr").replace("ThresholdTable", "ThrTab").replace("BinaryAttention", "Attn") \
+        .replace("ResidualAdd", "ResAdd")
 
 
 def _bars(layers, values, ylabel, title, path, hlines=()):
