@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -214,7 +215,7 @@ def main(argv=None) -> None:
         wall["report"] = step("report", report_args, log)
         wall["commands"].append("xnorvit " + " ".join(report_args))
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "argv": " ".join(argv if argv is not None else sys.argv[1:]), "log": str(log_path.relative_to(REPO))
+            "argv": shlex.join(argv if argv is not None else sys.argv[1:]), "log": str(log_path.relative_to(REPO))
             if log_path.is_relative_to(REPO) else str(log_path), "wall_seconds_source": timed}
     if args.note:
         meta["note"] = args.note
