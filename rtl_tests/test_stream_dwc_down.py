@@ -3,7 +3,7 @@ held word and a slice multiplexer).
 
 Reference: ``test_stream_dwc.convert`` (the LSB-first bit stream re-cut into
 OBITS-bit words), independent of the kernel; the testbench is
-``test_stream_dwc.TB``.
+``test_stream_dwc.TB`` and its ``check_data``.
 
 * ``down_data``: 1 and 3 groups of OBITS input beats under every
   idle/backpressure combination, then no beat left over.
@@ -17,10 +17,9 @@ from pathlib import Path
 
 import cocotb
 import pytest
-from cocotb.triggers import ClockCycles
 
-from axis_tb import COMBOS, PAUSE_PATTERNS, param_id
-from test_stream_dwc import TB
+from axis_tb import COMBOS, param_id
+from test_stream_dwc import TB, check_data
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -28,16 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 @cocotb.test(timeout_time=2, timeout_unit="ms")
 @cocotb.parametrize((("idle", "backpressure"), COMBOS))
 async def down_data(dut, idle: str, backpressure: str):
-    tb = TB(dut)
-    tb.set_idle_generator(PAUSE_PATTERNS[idle])
-    tb.set_backpressure_generator(PAUSE_PATTERNS[backpressure])
-    await tb.reset()
-    rng = random.Random(f"down{idle}{backpressure}{tb.IBITS}{tb.OBITS}")
-    for vectors in (1, 3):
-        await tb.run(rng, vectors)
-    await ClockCycles(dut.clk, 10)
-    assert tb.sinks_empty()
-    assert int(dut.m_axis_tvalid.value) == 0
+    await check_data(dut, idle, backpressure, salt="down")
 
 
 @cocotb.test(timeout_time=2, timeout_unit="ms")
