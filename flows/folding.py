@@ -306,8 +306,9 @@ def fold(model, target_fps: float, fclk_mhz: float = 100.0, board: Board | None 
     weight ROM from a wasteful shallow block RAM into LUTs or back.
 
     Raises:
-        FoldingError: a layer cannot reach the II even fully parallel (names it
-            and its best cycles), or, with ``board``, the design needs more than
+        FoldingError: a layer cannot reach the II even fully parallel (names
+            the slowest such layer, its best cycles and the frame rate it
+            allows), or, with ``board``, the design needs more than
             ``max_util`` of the board's LUTs or BRAM (names the binding resource).
     """
     finn_env.setup()
@@ -322,7 +323,7 @@ def fold(model, target_fps: float, fclk_mhz: float = 100.0, board: Board | None 
     ii = int(fclk_mhz * 1e6 // target_fps)
     b = _board_or_default(board)
     part = b.part
-    insts, options, chosen = [], [], []
+    insts, options, chosen, too_slow = [], [], [], []
     for node in m.graph.node:
         inst = getCustomOp(node)
         cands = _candidates(node, inst)
@@ -335,13 +336,17 @@ def fold(model, target_fps: float, fclk_mhz: float = 100.0, board: Board | None 
             scored.append((_parallelism(c), _cost(res, b), int(inst.get_exp_cycles()), c, res))
         ok = [sc for sc in scored if sc[2] <= ii]
         if not ok:
-            best = min(scored, key=lambda sc: sc[2])
-            raise FoldingError(f"{node.name} ({node.op_type}) needs at least {best[2]} cycles per frame fully "
-                               f"parallel, above the II of {ii} cycles for {target_fps:g} fps at {fclk_mhz:g} MHz")
+            too_slow.append((min(sc[2] for sc in scored), node))
+            continue
         ok.sort(key=lambda sc: (sc[1], sc[0]))
         insts.append(inst)
         options.append([(sc[4], sc[3]) for sc in ok])
         chosen.append(0)
+    if too_slow:
+        cycles, node = max(too_slow, key=lambda t: t[0])
+        raise FoldingError(f"{node.name} ({node.op_type}) needs at least {cycles} cycles per frame fully parallel, "
+                           f"above the II of {ii} cycles for {target_fps:g} fps at {fclk_mhz:g} MHz; the slowest "
+                           f"layer allows at most {int(fclk_mhz * 1e6 // cycles):,} frames/s at this clock")
     for inst, opts, k in zip(insts, options, chosen):
         _set(inst, opts[k][1])
     # the stitched FIFOs and width converters depend on the folding of both
