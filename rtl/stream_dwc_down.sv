@@ -8,9 +8,9 @@
 //   bit. finn-rtllib's vpc (what stream_dwc uses, and the stitcher for
 //   other ratios) serializes through a shift register instead: a 2:1 mux
 //   (one LUT) per bit of IBITS on every shift, e.g. 462 Yosys LUTs for
-//   binary_attention's 448-bit rows into 7-bit lanes
-//   (benchmarks/results/streams.json), where this needs about
-//   OBITS * K/4 LUTs (benchmarks/streams.py measures both).
+//   binary_attention's 448-bit rows into 7-bit lanes, where this takes 209
+//   (about OBITS * K/2 LUTs for K > 4, OBITS for K <= 4;
+//   benchmarks/streams.py measures both, benchmarks/results/streams.md).
 // Ports: clk, rst (active-high synchronous); s_axis_tdata[IBITS-1:0],
 //   m_axis_tdata[OBITS-1:0]; no tlast.
 // Timing: one output beat per cycle with a valid input; the next word is

