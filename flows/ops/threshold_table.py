@@ -6,13 +6,14 @@ evaluates it by binary search over the ``N`` thresholds in memory
 (finn-rtllib ``thresholding.sv``, ``clog2(N+1)`` comparator stages). When
 the input has few bits the whole function fits in a table of
 ``C x 2^WI`` output words, read once per value: the 255-level requantizers
-after 7-bit popcounts of bivit-t take ``64 x 128 x 8`` bits (2 RAMB36) and a
-few LUTs instead of a 9-stage comparator pipeline (450-600 Yosys LUTs each,
-``xnorvit report --synth --per-layer`` on bivit-t).
+after 7-bit popcounts of bivit-t take ``64 x 128 x 8`` bits (2 RAMB36) and 2
+LUTs instead of a comparator pipeline of 380-3,739 Yosys LUTs at PE 1-8
+(``benchmarks/thresholds.py``).
 
 :func:`prefer_table` is the rule the compiler uses (the table holds at most
-twice the bits of the thresholds it replaces and needs no comparators); :func:`threshold_table` builds the table
-from the thresholds with the MultiThreshold definition, :func:`table_hex`
+twice the bits of the thresholds it replaces and needs no comparators);
+:func:`threshold_table` builds the table from the thresholds with the
+MultiThreshold definition, :func:`table_hex`
 writes the kernel's per-lane ``$readmemh`` files. The hardware op is
 :class:`xnorvit.flows.ops.rtl.ThresholdTable_rtl` (FINN's abstract
 ``Thresholding`` with this kernel as its RTL backend, so its semantics,
