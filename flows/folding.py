@@ -126,13 +126,15 @@ def _cost(res: tuple[float, float, float], board: Board) -> float:
 
 
 #: Yosys (synth_xilinx -family xc7) LUTs of a stitched design per estimated
-#: LUT, measured by benchmarks/flow.py on bivit-t of runs/bench14 for
-#: pynq-z2 with the requantizers as lookup tables (ThresholdTable_rtl):
-#: 28,657 / 25,605 = 1.119 at 20,000 frames/s, 30,975 / 26,962 = 1.149 at
-#: 30,000 (benchmarks/results/flow.json); the larger one. (Before the
-#: tables, finn-plus's Thresholding_rtl LUT model undershot Yosys 5x on the
-#: 255-level requantizers: 36,811 / 26,763 = 1.375.) The folding keeps the
-#: estimated LUTs within ``max_util / YOSYS_LUTS_PER_ESTIMATED_LUT`` so the
+#: LUT, measured by benchmarks/flow.py on pynq-z2: 27,946 / 25,731 = 1.086
+#: for bivit-t at 30,000 frames/s (benchmarks/results/flow.json) and
+#: 32,136 / 31,534 = 1.019 for its binary-stem variant at 41,000
+#: (flow_bstem.json); with the requantizer tables but before the
+#: slice-mux width converters the same script gave 1.119 at 20,000 and
+#: 1.149 at 30,000, the margin kept. (Before the tables, finn-plus's
+#: Thresholding_rtl LUT model undershot Yosys 5x on the 255-level
+#: requantizers: 36,811 / 26,763 = 1.375.) The folding keeps the estimated
+#: LUTs within ``max_util / YOSYS_LUTS_PER_ESTIMATED_LUT`` so the
 #: synthesized design stays within ``max_util``.
 YOSYS_LUTS_PER_ESTIMATED_LUT = 1.15
 
