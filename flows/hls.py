@@ -237,6 +237,9 @@ def _swg_call(name, inst, model, node, ins, outs, consts):
 
 
 def _attention_call(name, inst, model, node, ins, outs, consts):
+    if inst.get_nodeattr("binarizer") != "sab":
+        raise HLSError(f"{node.name}: {inst.get_nodeattr('binarizer')} attention probabilities are not in "
+                       "hls/binary_attention.hpp (softmax-aware only); use the RTL flow")
     t, c, per = _tokens_channels(inst)
     ow, _ = _elem(_dt(inst, "out"))
     g = inst.get_nodeattr

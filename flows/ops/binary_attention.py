@@ -43,7 +43,7 @@ from qonnx.core.datatype import DataType
 
 from .stream import EXEC_MODES, HWCustomOp, check_rtlsim
 
-__all__ = ["BinaryAttention", "binary_attention", "attention_out_bits"]
+__all__ = ["BinaryAttention", "binary_attention", "attention_out_bits", "elastic_mask", "elastic_row_bounds", "elastic_table_bits"]
 
 
 def attention_out_bits(tokens: int) -> int:
@@ -51,7 +51,97 @@ def attention_out_bits(tokens: int) -> int:
     return int(math.ceil(math.log2(tokens + 1))) + 1
 
 
-def binary_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int, c_int: int) -> np.ndarray:
+def elastic_mask(s: np.ndarray, table: np.ndarray, p_half: float) -> np.ndarray:
+    """Elastic {0, alpha} probabilities of integer scores, as the exported model computes them.
+
+    ``e = table[rowmax(S) - S]``, ``p = float32(e) / float32(sum_row(e))``
+    (one IEEE float32 division, like :func:`xnorvit.model.quant.table_softmax`)
+    and ``P = (p - p_half >= 0)`` with ``p_half = alpha / 2`` in float32 (the
+    exported ``Sub`` and bipolar ``MultiThreshold`` of
+    :class:`xnorvit.model.layers.QuantProbs`; BiT, Liu et al. NeurIPS 2022).
+
+    Args:
+        s: ``(..., T_q, T_k)`` integer scores with ``rowmax - S < len(table)``.
+        table: exp table (integers as floats, :func:`xnorvit.model.quant.exp_table`).
+        p_half: the probability threshold ``alpha / 2`` (> 0).
+
+    Returns:
+        ``(..., T_q, T_k)`` bool mask.
+    """
+    s = np.asarray(s, dtype=np.int64)
+    tab = np.asarray(table, dtype=np.float32)
+    e = tab[s.max(axis=-1, keepdims=True) - s]
+    p = e / e.sum(axis=-1, keepdims=True, dtype=np.float32)
+    return (p - np.float32(p_half)) >= np.float32(0)
+
+
+def elastic_table_bits(table) -> int:
+    """Bits of an exp-table entry (``TW`` of ``rtl/binary_attention.sv``)."""
+    return max(1, int(max(int(round(float(x))) for x in table)).bit_length())
+
+
+def elastic_row_bounds(table, p_half: float, tokens: int, head_dim: int) -> list[int]:
+    """Per popcount gap ``k = 0..D`` the largest row sum that keeps a key: ``EMAX``
+    of ``rtl/binary_attention.sv``'s elastic mode.
+
+    A key whose popcount lies ``k`` below the row maximum (score gap ``2k``)
+    has ``e = table[2k]``; it is kept iff ``float32(e) / float32(E) >=
+    p_half`` where ``E`` is the row's sum of ``e`` (an integer in
+    ``[table[0], T*table[0]]``). For fixed ``e`` that holds exactly for
+    ``E <= EMAX[k]`` (IEEE division is monotone in ``E``), so the kernel
+    compares the integer row sum with a constant per gap: no division, no
+    float. ``EMAX[k]`` is found by bisection over float32 divisions (the
+    rule itself), so the bound is exact by construction. The table being
+    non-increasing, so is ``EMAX``: a row keeps the keys within
+    ``#{k : E <= EMAX[k]} - 1`` popcounts of its maximum.
+
+    Args:
+        table: exp table with at least ``2*D + 1`` entries (integers).
+        p_half: ``alpha / 2`` (float32, > 0).
+        tokens: T keys per row.
+        head_dim: D.
+
+    Returns:
+        ``D + 1`` integers in ``[0, T * table[0]]`` (0: never kept).
+
+    Raises:
+        ValueError: table too short, not non-increasing, or ``p_half <= 0``.
+    """
+    tab = [int(round(float(x))) for x in np.ravel(table)]
+    if len(tab) < 2 * head_dim + 1:
+        raise ValueError(f"exp table has {len(tab)} entries, elastic attention with D={head_dim} needs {2 * head_dim + 1}")
+    if any(b > a for a, b in zip(tab, tab[1:])) or tab[-1] < 0:
+        raise ValueError("exp table must be non-negative and non-increasing")
+    h = np.float32(p_half)
+    if not h > 0:
+        raise ValueError(f"elastic threshold alpha/2 must be > 0, got {p_half}")
+    top = tokens * tab[0]
+
+    def keep(e: int, big_e: int) -> bool:
+        return bool(np.float32(e) / np.float32(big_e) - h >= np.float32(0))
+
+    out = []
+    for k in range(head_dim + 1):
+        e = tab[2 * k]
+        if e == 0 or not keep(e, max(e, 1)):
+            out.append(0)
+            continue
+        lo, hi = max(e, 1), top + 1  # keep(lo) holds; find the last E that keeps
+        if keep(e, top):
+            out.append(top)
+            continue
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if keep(e, mid):
+                lo = mid
+            else:
+                hi = mid
+        out.append(lo)
+    return out
+
+
+def binary_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int, c_int: int,
+                     elastic: tuple | None = None) -> np.ndarray:
     """Integer reference of multi-head binary attention.
 
     Args:
@@ -59,6 +149,8 @@ def binary_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int, c_
             bipolar values {-1, +1} (detected: any negative value).
         heads: H, ``C % H == 0``.
         c_int: softmax-aware binarization margin (``>= 0``, score units).
+        elastic: ``(table, p_half)``: elastic {0, alpha} probabilities
+            (:func:`elastic_mask`) instead of the margin rule.
 
     Returns:
         ``(N, T, C)`` int64, values in ``[-T, T]``.
@@ -92,7 +184,10 @@ def binary_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int, c_
     for h in range(heads):
         sl = slice(h * d, (h + 1) * d)
         s = np.einsum("nid,njd->nij", qb[..., sl], kb[..., sl])
-        p = s >= s.max(axis=-1, keepdims=True) - c_int
+        if elastic is None:
+            p = s >= s.max(axis=-1, keepdims=True) - c_int
+        else:
+            p = elastic_mask(s, *elastic)
         out[..., sl] = np.einsum("nij,njd->nid", p.astype(np.int64), vb[..., sl])
     return out
 
@@ -120,7 +215,11 @@ class BinaryAttention(HWCustomOp):
     def get_nodeattr_types(self):
         attrs = {
             "heads": ("i", True, 1),
-            "c_int": ("i", True, 0),
+            "c_int": ("i", False, 0),
+            # probability rule: "sab" (S >= rowmax - c_int) or "elastic" ({0, alpha}: exp_table, p_half)
+            "binarizer": ("s", False, "sab", {"sab", "elastic"}),
+            "exp_table": ("floats", False, []),
+            "p_half": ("f", False, 0.0),
             "NumChannels": ("i", False, 0),
             "numInputVectors": ("ints", False, [1]),
             "inputDataType": ("s", False, "BINARY"),
@@ -160,6 +259,29 @@ class BinaryAttention(HWCustomOp):
             raise ValueError(f"{self._where()}: PAR_T={pt} does not divide the token count T={t}")
         if pd < 1 or d % pd:
             raise ValueError(f"{self._where()}: PAR_D={pd} does not divide the head dimension D={d}")
+
+    def elastic(self) -> tuple | None:
+        """``(exp_table, p_half)`` of an elastic node, else None."""
+        if self.get_nodeattr("binarizer") != "elastic":
+            return None
+        return np.asarray(self.get_nodeattr("exp_table"), dtype=np.float32), float(np.float32(self.get_nodeattr("p_half")))
+
+    def elastic_constants(self) -> tuple[int, list[int], list[int]]:
+        """``(TW, TBL, EMAX)`` of ``rtl/binary_attention.sv``'s elastic mode:
+        table entry bits, the table at popcount gaps ``0..D`` (score gaps
+        ``0, 2, .., 2D``) and :func:`elastic_row_bounds`.
+
+        Raises:
+            ValueError: not an elastic node, or a bad table/threshold.
+        """
+        el = self.elastic()
+        if el is None:
+            raise ValueError(f"{self._where()}: not an elastic attention")
+        t, _, _, d = self.geometry()
+        table, h = el
+        bounds = elastic_row_bounds(table, h, t, d)
+        tab = [int(round(float(x))) for x in table]
+        return elastic_table_bits(table), [tab[2 * k] for k in range(d + 1)], bounds
 
     def out_bits(self) -> int:
         return attention_out_bits(self.geometry()[0])
@@ -218,13 +340,18 @@ class BinaryAttention(HWCustomOp):
         check_rtlsim(self)
         node = self.onnx_node
         q, k, v = (context[name] for name in node.input)
-        out = binary_attention(q, k, v, self.get_nodeattr("heads"), self.get_nodeattr("c_int"))
+        out = binary_attention(q, k, v, self.get_nodeattr("heads"), self.get_nodeattr("c_int"), self.elastic())
         context[node.output[0]] = out.astype(np.float32)
 
     def verify_node(self):
         info = []
         if len(self.onnx_node.input) != 3:
             info.append("BinaryAttention needs 3 inputs (q, k, v)")
+        if self.get_nodeattr("binarizer") == "elastic" and self.get_nodeattr("NumChannels"):
+            try:
+                self.elastic_constants()
+            except ValueError as exc:
+                info.append(str(exc))
         if self.get_nodeattr("NumChannels"):
             try:
                 self.check_folding()
