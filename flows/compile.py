@@ -154,7 +154,7 @@ def streamline_stages(model, log: Callable[[str], None] | None = None, max_round
     done("prepared", m)
 
     own = (MoveMulPastFork(), MoveLinearPastEltwiseAdd(), xt.MoveChannelwiseLinearPastFlatten(), xt.MoveScalarMulPastConstAdd(),
-           xt.MoveScalarMulPastReduce(), xt.ConvertReduceMeanToSum())
+           xt.MoveScalarMulPastReduce(), xt.ConvertReduceMeanToSum(), xt.QuantizeConstantTokens())
     for _ in range(max_rounds):
         before = _signature(m)
         m = m.transform(xt.LazyTidyStreamline())

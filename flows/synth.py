@@ -216,6 +216,8 @@ def _format_param(v: object) -> str:
     s = str(v)
     if s.startswith('"') and s.endswith('"'):
         return s
+    if re.fullmatch(r"\d+'[hHbBdD][0-9a-fA-F_]+", s):
+        return s  # a sized literal, e.g. a packed constant vector (wider than slang's integer overrides)
     try:
         int(s)
         return s

@@ -13,6 +13,7 @@ from .binary_attention import BinaryAttention, attention_out_bits, binary_attent
 from .pos_add import PosAdd, pos_add
 from .residual_add import ResidualAdd, residual_add
 from .token_pool import TokenPool, token_pool
+from .token_slice import TokenInsert, TokenSelect, token_insert, token_select
 
 #: ONNX domain of the ops in this package
 DOMAIN = "xnorvit.flows.ops"
@@ -22,10 +23,13 @@ custom_op = {
     "ResidualAdd": ResidualAdd,
     "PosAdd": PosAdd,
     "TokenPool": TokenPool,
+    "TokenInsert": TokenInsert,
+    "TokenSelect": TokenSelect,
 }
 
 __all__ = ["DOMAIN", "custom_op", "BinaryAttention", "binary_attention", "attention_out_bits",
-           "ResidualAdd", "residual_add", "PosAdd", "pos_add", "TokenPool", "token_pool"]
+           "ResidualAdd", "residual_add", "PosAdd", "pos_add", "TokenPool", "token_pool",
+           "TokenInsert", "token_insert", "TokenSelect", "token_select"]
 
 # FINN's abstract MVAU with channel-last thresholding (see .mvau; added by the lead: keep)
 from .mvau import MVAU  # noqa: E402

@@ -15,6 +15,7 @@ from .streamline import (
     MoveChannelwiseLinearPastFlatten,
     MoveScalarMulPastConstAdd,
     MoveScalarMulPastReduce,
+    QuantizeConstantTokens,
     RemoveOutputScale,
 )
 
@@ -35,5 +36,6 @@ __all__ = [
     "ConvertBipolarMatMulsToXnorPopcount",
     "MoveScalarMulPastConstAdd",
     "MoveScalarMulPastReduce",
+    "QuantizeConstantTokens",
     "RemoveOutputScale",
 ]

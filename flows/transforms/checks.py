@@ -18,6 +18,8 @@ INTEGER_OPS = {
     "BinaryAttention",
     "Reshape",
     "Transpose",
+    "Concat",
+    "Gather",
 }
 
 
@@ -38,7 +40,9 @@ def check_integer_graph(model) -> None:
     every MultiThreshold output must be an integer datatype. Every tensor
     must carry an integer FINN datatype annotation: graph inputs and
     outputs, every node output, and every constant operand except shape/axes
-    parameters (``Reshape`` input 1, ``ReduceSum`` input 1).
+    parameters (``Reshape`` input 1, ``ReduceSum`` input 1, ``Gather``'s
+    index). ``Concat`` must prepend constant integer tokens to one stream
+    (DeiT's CLS token) and ``Gather`` must select one token by a constant index.
 
     Raises:
         UnsupportedNodeError: first offending node (name and op type in the
@@ -59,10 +63,17 @@ def check_integer_graph(model) -> None:
                 dt = model.get_tensor_datatype(t)
                 if not dt.is_integer():
                     raise UnsupportedNodeError(n, f"input {t} is {dt.name}, not an integer type")
+        if n.op_type == "Concat" and (len(n.input) != 2 or model.get_initializer(n.input[0]) is None
+                                      or model.get_initializer(n.input[1]) is not None):
+            raise UnsupportedNodeError(n, "is not constant tokens prepended to one stream")
+        if n.op_type == "Gather":
+            idx = model.get_initializer(n.input[1])
+            if idx is None or idx.size != 1:
+                raise UnsupportedNodeError(n, "does not select one token by a constant index")
         if n.op_type == "MultiThreshold" and not DataType[str(model.get_tensor_datatype(n.output[0]).name)].is_integer():
             raise UnsupportedNodeError(n, "output is not an integer type")
 
-    shape_params = {n.input[1] for n in model.graph.node if n.op_type in ("Reshape", "ReduceSum") and len(n.input) > 1}
+    shape_params = {n.input[1] for n in model.graph.node if n.op_type in ("Reshape", "ReduceSum", "Gather") and len(n.input) > 1}
     for t in list(model.graph.input) + list(model.graph.output):
         dt = model.get_tensor_datatype(t.name)
         if not dt.is_integer():

@@ -41,8 +41,8 @@ from qonnx.util.basic import get_by_name, qonnx_make_model
 
 __all__ = ["ExactThresholds", "ExactThresholdError", "IntegerInput", "chain_codes"]
 
-#: data-movement ops a chain may pass through
-MOVE_OPS = ("Transpose", "Reshape", "Flatten", "Identity", "Squeeze", "Unsqueeze")
+#: data-movement ops a chain may pass through (Gather: a constant token index, the CLS selection)
+MOVE_OPS = ("Transpose", "Reshape", "Flatten", "Identity", "Squeeze", "Unsqueeze", "Gather")
 #: elementwise ops of a float chain (binary ops need one constant operand)
 LINEAR_OPS = ("Mul", "Add", "Sub", "Div")
 UNARY_OPS = ("BatchNormalization", "Relu")
@@ -60,13 +60,59 @@ def _err(node, why):
     return ExactThresholdError(f"MultiThreshold {node.name!r}: {why}")
 
 
+def _const_concat_input(model, node):
+    """The one non-constant input of a ``Concat`` with constant other inputs
+    (constant tokens such as DeiT's CLS token), else None."""
+    if node.op_type != "Concat":
+        return None
+    var = [i for i in node.input if model.get_initializer(i) is None]
+    return var[0] if len(var) == 1 else None
+
+
 def _producer_through_moves(model, tensor):
-    """First producer of ``tensor`` that is not a data-movement op (or None), and that op's output."""
+    """First producer of ``tensor`` that is not a data-movement op (or None),
+    and that op's output. A ``Concat`` of constant tokens counts as data
+    movement of its one variable input."""
     p = model.find_producer(tensor)
-    while p is not None and p.op_type in MOVE_OPS:
-        tensor = p.input[0]
+    while p is not None and (p.op_type in MOVE_OPS or _const_concat_input(model, p) is not None):
+        tensor = p.input[0] if p.op_type in MOVE_OPS else _const_concat_input(model, p)
         p = model.find_producer(tensor)
     return p, tensor
+
+
+def quantize_constant_tokens_ref(ref):
+    """Copy of QONNX graph ``ref`` with every ``Concat(token axis, [K, X]) ->
+    Quant`` rewritten as ``X -> Quant -> Concat([Quant(K), .])`` (the same
+    rewrite :class:`~xnorvit.flows.transforms.QuantizeConstantTokens` makes in
+    the streamlined graph; exact, a ``Quant`` with a scalar scale acting per
+    element), so the quantizers pair with the streamlined MultiThresholds.
+    The constant's codes come from the ``Quant`` node's own execution."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    import copy
+
+    ref = ModelWrapper(copy.deepcopy(ref.model))
+    graph = ref.graph
+    for cat in [n for n in graph.node if n.op_type == "Concat" and len(n.input) == 2]:
+        const = ref.get_initializer(cat.input[0])
+        cons = ref.find_consumers(cat.output[0]) or []
+        if const is None or ref.get_initializer(cat.input[1]) is not None or len(cons) != 1 or cons[0].op_type not in QUANT_OPS:
+            continue
+        q = cons[0]
+        if any(ref.get_initializer(i) is None for i in q.input[1:]):
+            continue
+        ctx = {i: ref.get_initializer(i) for i in q.input[1:]}
+        ctx[q.input[0]] = np.asarray(const, dtype=np.float32)
+        getCustomOp(q).execute_node(ctx, graph)
+        cname = ref.make_new_valueinfo_name()
+        ref.set_initializer(cname, np.asarray(ctx[q.output[0]], dtype=np.float32))
+        mid = ref.make_new_valueinfo_name()
+        out = q.output[0]
+        q.input[0], q.output[0] = cat.input[1], mid
+        cat.input[0], cat.input[1], cat.output[0] = cname, mid, out
+        graph.node.remove(cat)
+        graph.node.insert(list(graph.node).index(q) + 1, cat)
+        ref.set_tensor_shape(mid, ref.get_tensor_shape(q.input[0]))
+    return ref
 
 
 def _float_chain(ref, q):
@@ -189,8 +235,26 @@ def chain_codes(ref, q, source_values: np.ndarray) -> np.ndarray:
     return np.asarray(_run_nodes(ref, run, feed)[q.output[0]], dtype=np.float32)
 
 
+def _is_probability_quant(ref, q) -> bool:
+    """Whether quantizer ``q`` binarizes table-softmax probabilities (``Div`` of
+    ``GatherND`` exp-table values, maybe shifted by a constant): the elastic
+    attention rule that :class:`~xnorvit.flows.transforms.ConvertBinaryAttention`
+    moves into a ``BinaryAttention`` node, so it has no MultiThreshold."""
+    t = q.input[0]
+    for _ in range(3):
+        n = ref.find_producer(t)
+        if n is None or n.op_type not in ("Sub", "Add", "Div"):
+            return False
+        if n.op_type == "Div":
+            g = ref.find_producer(n.input[0])
+            return g is not None and g.op_type == "GatherND"
+        t = n.input[0]
+    return False
+
+
 def _activation_quants(ref):
-    return [n for n in ref.graph.node if n.op_type in QUANT_OPS and ref.get_initializer(n.input[0]) is None]
+    return [n for n in ref.graph.node if n.op_type in QUANT_OPS and ref.get_initializer(n.input[0]) is None
+            and not _is_probability_quant(ref, n)]
 
 
 def _dt_range(model, tensor):
@@ -279,7 +343,7 @@ class ExactThresholds(Transformation):
 
     def __init__(self, reference):
         super().__init__()
-        self.ref = reference
+        self.ref = quantize_constant_tokens_ref(reference)
 
     def apply(self, model):
         ref = self.ref
@@ -339,7 +403,8 @@ class ExactThresholds(Transformation):
                 return self._weight_chain(model, mt, sp, xp)
             a0, _ = _producer_through_moves(ref, sp.input[0])
             a1, _ = _producer_through_moves(ref, sp.input[1])
-            if sp.op_type == "MatMul" and a0 is not None and a0.op_type == "Cast" and a1 is not None and a1.op_type == "BipolarQuant":
+            # P.V: P a Cast mask (softmax-aware) or Round codes (elastic {0, alpha})
+            if sp.op_type == "MatMul" and a0 is not None and a0.op_type in ("Cast", "Round") and a1 is not None and a1.op_type == "BipolarQuant":
                 if xp.op_type != "BinaryAttention":
                     raise _err(mt, f"reference source {sp.name!r} is the attention P.V but the input is {xp.op_type}")
                 t = model.get_tensor_shape(xp.input[0])[-2]
@@ -501,7 +566,7 @@ class IntegerInput(Transformation):
 
     def __init__(self, reference):
         super().__init__()
-        self.ref = reference
+        self.ref = quantize_constant_tokens_ref(reference)
 
     def apply(self, model):
         iname = model.graph.input[0].name

@@ -15,6 +15,9 @@ prove equivalent untouched. They follow finn-plus's
 * :class:`InferPosAdd`: ``Add(x, constant table)`` + saturating-identity
   ``MultiThreshold`` -> ``PosAdd``.
 * :class:`InferTokenPool`: ``ReduceSum`` over the token axis -> ``TokenPool``.
+* :class:`InferTokenInsert`: ``Concat`` of constant tokens and a token
+  stream (DeiT's CLS token) -> ``TokenInsert``.
+* :class:`InferTokenSelect`: ``Gather`` of one token -> ``TokenSelect``.
 * :class:`InferBinaryAttention`: a plain ``BinaryAttention`` node (from
   :class:`~xnorvit.flows.transforms.attention.ConvertBinaryAttention`) gets
   its hardware attributes.
@@ -43,6 +46,8 @@ __all__ = [
     "InferResidualAdd",
     "InferPosAdd",
     "InferTokenPool",
+    "InferTokenInsert",
+    "InferTokenSelect",
     "InferBinaryAttention",
     "InferXnorvitLayers",
     "is_saturating_identity",
@@ -237,6 +242,77 @@ class InferTokenPool(Transformation):
         return (model, False)
 
 
+def _stream_type(dt):
+    """Name of an integer FINN datatype a token-movement op carries, else None."""
+    if dt is None or not dt.is_integer() or dt.name == "BIPOLAR":
+        return None
+    return dt.name
+
+
+class InferTokenInsert(Transformation):
+    """``Concat(axis=1, [K, x])`` -> ``TokenInsert`` (constant tokens first).
+
+    Matched: ``K`` a ``(1, N, C)`` integer initializer whose values fit
+    ``x``'s datatype, ``x`` a ``(1, T, C)`` integer stream (DeiT's CLS token
+    after :class:`~xnorvit.flows.transforms.QuantizeConstantTokens`). The
+    output keeps ``x``'s datatype.
+    """
+
+    def apply(self, model):
+        for cat in list(model.graph.node):
+            if cat.op_type != "Concat" or len(cat.input) != 2:
+                continue
+            ax = get_by_name(cat.attribute, "axis")
+            k, shape = model.get_initializer(cat.input[0]), model.get_tensor_shape(cat.input[1])
+            dt = _stream_type(model.get_tensor_datatype(cat.input[1]))
+            if (ax is None or ax.i % 3 != 1 or k is None or shape is None or len(shape) != 3 or shape[0] != 1
+                    or k.ndim != 3 or k.shape[0] != 1 or k.shape[2] != shape[2] or dt is None):
+                continue
+            d = DataType[dt]
+            if not (np.array_equal(k, np.rint(k)) and k.min() >= d.min() and k.max() <= d.max()):
+                continue
+            graph = model.graph
+            idx = list(graph.node).index(cat)
+            node = helper.make_node(
+                "TokenInsert", [cat.input[1], cat.input[0]], [cat.output[0]], domain=DOMAIN, name=f"TokenInsert_{cat.name}",
+                backend="fpgadataflow", NumChannels=int(shape[2]), PE=1, numInputVectors=[1, int(shape[1])],
+                numConstTokens=int(k.shape[1]), inputDataType=dt, outputDataType=dt)
+            graph.node.insert(idx, node)
+            graph.node.remove(cat)
+            model.set_tensor_datatype(cat.input[0], d)
+            return (_finish(model), True)
+        return (model, False)
+
+
+class InferTokenSelect(Transformation):
+    """``Gather(axis=1, scalar index)`` of a ``(1, T, C)`` integer stream ->
+    ``TokenSelect`` (DeiT's CLS-token readout). A negative index counts from
+    the end, as in ONNX."""
+
+    def apply(self, model):
+        for g in list(model.graph.node):
+            if g.op_type != "Gather":
+                continue
+            ax = get_by_name(g.attribute, "axis")
+            idx_v, shape = model.get_initializer(g.input[1]), model.get_tensor_shape(g.input[0])
+            dt = _stream_type(model.get_tensor_datatype(g.input[0]))
+            if (ax is None or shape is None or len(shape) != 3 or ax.i % 3 != 1 or shape[0] != 1 or idx_v is None
+                    or idx_v.size != 1 or idx_v.ndim != 0 or dt is None):
+                continue
+            t = int(shape[1])
+            index = int(np.ravel(idx_v)[0]) % t
+            graph = model.graph
+            pos = list(graph.node).index(g)
+            node = helper.make_node(
+                "TokenSelect", [g.input[0]], [g.output[0]], domain=DOMAIN, name=f"TokenSelect_{g.name}",
+                backend="fpgadataflow", NumChannels=int(shape[2]), PE=1, numInputVectors=[1, t], index=index,
+                inputDataType=dt, outputDataType=dt)
+            graph.node.insert(pos, node)
+            graph.node.remove(g)
+            return (_finish(model), True)
+        return (model, False)
+
+
 class InferBinaryAttention(Transformation):
     """Give each plain ``BinaryAttention`` node (no ``backend`` attribute) its
     hardware attributes: ``backend="fpgadataflow"``, ``NumChannels`` C,
@@ -272,10 +348,11 @@ class InferBinaryAttention(Transformation):
 
 class InferXnorvitLayers(Transformation):
     """All of this module's ``Infer*`` in order: pos add, residual adds,
-    token pool, binary attention (not the forks: run finn-plus's
+    token pool, constant-token insert and token select, binary attention (not the forks: run finn-plus's
     ``InferDuplicateStreamsLayer`` once every layer is a HW layer)."""
 
     def apply(self, model):
-        for t in (InferPosAdd(), InferResidualAdd(), InferTokenPool(), InferBinaryAttention()):
+        for t in (InferPosAdd(), InferResidualAdd(), InferTokenPool(), InferTokenInsert(), InferTokenSelect(),
+                  InferBinaryAttention()):
             model = model.transform(t)
         return (model, False)

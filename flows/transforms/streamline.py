@@ -10,7 +10,7 @@ from qonnx.transformation.base import Transformation
 from qonnx.transformation.infer_shapes import InferShapes
 from qonnx.util.basic import get_by_name
 
-__all__ = ["AbsorbSignMulIntoConv", "LazyTidyStreamline", "AnnotateIntegerTypes", "MoveScalarMulPastConstAdd", "MoveChannelwiseLinearPastFlatten", "MoveScalarMulPastReduce", "ConvertReduceMeanToSum", "RemoveOutputScale"]
+__all__ = ["AbsorbSignMulIntoConv", "LazyTidyStreamline", "AnnotateIntegerTypes", "MoveScalarMulPastConstAdd", "MoveChannelwiseLinearPastFlatten", "MoveScalarMulPastReduce", "QuantizeConstantTokens", "ConvertReduceMeanToSum", "RemoveOutputScale"]
 
 
 def _scalar(model, name):
@@ -154,9 +154,11 @@ class AbsorbSignMulIntoConv(Transformation):
 
 
 class MoveScalarMulPastReduce(Transformation):
-    """``Mul(s) -> ReduceMean|ReduceSum`` becomes ``Reduce -> Mul(s)`` for a
-    scalar ``s`` (linear). Lets FINN absorb the residual-stream scale in
-    front of the global average pooling into the head's thresholds."""
+    """``Mul(s) -> ReduceMean|ReduceSum|Gather`` becomes ``Reduce|Gather ->
+    Mul(s)`` for a scalar ``s`` (linear; a Gather only selects elements).
+    Lets FINN absorb the residual-stream scale in front of the global
+    average pooling, or of the CLS-token selection, into the head's
+    thresholds."""
 
     def apply(self, model):
         for mul in model.graph.node:
@@ -164,14 +166,69 @@ class MoveScalarMulPastReduce(Transformation):
                 continue
             s = _scalar(model, mul.input[1])
             red = _only_consumer(model, mul.output[0])
-            if s is None or red is None or red.op_type not in ("ReduceMean", "ReduceSum"):
+            if s is None or red is None or red.op_type not in ("ReduceMean", "ReduceSum", "Gather") or red.input[0] != mul.output[0]:
                 continue
             x, mid, out = mul.input[0], mul.output[0], red.output[0]
             red.input[0], red.output[0] = x, mid
             mul.input[0], mul.output[0] = mid, out
             graph = model.graph
+            for vi in [v for v in graph.value_info if v.name == mid]:
+                graph.value_info.remove(vi)  # it now holds the reduced shape: InferShapes sets it
             graph.node.remove(red)
             graph.node.insert(list(graph.node).index(mul), red)
+            model = model.transform(InferShapes())
+            return (model, True)
+        return (model, False)
+
+
+class QuantizeConstantTokens(Transformation):
+    """``Concat(token axis, [K, X]) -> MultiThreshold(T)`` becomes
+    ``X -> MultiThreshold(T) -> Concat([MultiThreshold(K; T), .])`` for a
+    constant ``K`` (DeiT's CLS token, Touvron et al. 2021, prepended to the
+    patch tokens before the residual quantizer).
+
+    A MultiThreshold acts element by element (per channel, and every
+    token has the same channels), so quantizing the concatenation equals
+    concatenating the quantized parts. The constant tokens become integer
+    codes computed here (the node's own ``execute_node``), and the patch
+    tokens' quantizer sits right behind the patch embedding, where FINN
+    absorbs its BatchNorm; the ``Concat`` of integers becomes a
+    ``TokenInsert`` stream op. Only a channels-last ``(1, T, C)`` stream
+    with the constant first is matched.
+    """
+
+    def apply(self, model):
+        from qonnx.custom_op.registry import getCustomOp
+
+        for cat in model.graph.node:
+            if cat.op_type != "Concat" or len(cat.input) != 2:
+                continue
+            shape = model.get_tensor_shape(cat.output[0])
+            ax = get_by_name(cat.attribute, "axis")
+            const = model.get_initializer(cat.input[0])
+            mt = _only_consumer(model, cat.output[0])
+            if (shape is None or len(shape) != 3 or ax is None or ax.i % 3 != 1 or const is None
+                    or model.get_initializer(cat.input[1]) is not None or mt is None or mt.op_type != "MultiThreshold"):
+                continue
+            inst = getCustomOp(mt)
+            ctx = {mt.input[0]: np.asarray(const, dtype=np.float32), mt.input[1]: model.get_initializer(mt.input[1])}
+            quant = helper.make_node("MultiThreshold", list(mt.input), ["codes"], domain=mt.domain)
+            for a in mt.attribute:
+                quant.attribute.append(a)
+            ctx["codes"] = None
+            getCustomOp(quant).execute_node(ctx, model.graph)
+            codes = np.asarray(ctx["codes"], dtype=np.float32)
+            x, out = cat.input[1], mt.output[0]
+            mid = model.make_new_valueinfo_name()
+            mt.input[0], mt.output[0] = x, mid
+            cname = model.make_new_valueinfo_name()
+            model.set_initializer(cname, codes)
+            model.set_tensor_datatype(cname, inst.get_output_datatype() if hasattr(inst, "get_output_datatype")
+                                      else DataType[inst.get_nodeattr("out_dtype")])
+            cat.input[0], cat.input[1], cat.output[0] = cname, mid, out
+            graph = model.graph
+            graph.node.remove(cat)
+            graph.node.insert(list(graph.node).index(mt) + 1, cat)
             model = model.transform(InferShapes())
             return (model, True)
         return (model, False)

@@ -13,6 +13,7 @@ from .pos_add_rtl import PosAdd_rtl
 from .residual_add_rtl import ResidualAdd_rtl
 from .threshold_table_rtl import ThresholdTable_rtl
 from .token_pool_rtl import TokenPool_rtl
+from .token_slice_rtl import TokenInsert_rtl, TokenSelect_rtl
 
 #: ONNX domain of the ops in this package
 DOMAIN = "xnorvit.flows.ops.rtl"
@@ -24,6 +25,8 @@ custom_op["TokenPool_rtl"] = TokenPool_rtl
 custom_op["DuplicateStreams_rtl"] = DuplicateStreams_rtl
 custom_op["BinaryAttention_rtl"] = BinaryAttention_rtl
 custom_op["ThresholdTable_rtl"] = ThresholdTable_rtl
+custom_op["TokenInsert_rtl"] = TokenInsert_rtl
+custom_op["TokenSelect_rtl"] = TokenSelect_rtl
 
 # MVAUs on rtl/mvau_xnor.sv and rtl/mvau_int.sv (xnorvit.flows.ops.mvau)
 from xnorvit.flows.ops.mvau import MVAU_int_rtl, MVAU_xnor_rtl  # noqa: E402
