@@ -44,7 +44,8 @@ class ModelSpec:
 
 
 #: what the hardware flow (flows/) maps today: bivit-t's operator set
-_SUPPORTED = "binary linear, SAB attention, BN thresholds, residual add, GAP, 8-bit stem/classifier"
+_SUPPORTED = ("binary linear, SAB and elastic {0,alpha} attention, BN thresholds, residual add, GAP, CLS token, "
+              "8-bit stem/classifier")
 MODELS: dict[str, ModelSpec] = {
     "bivit-t": ModelSpec(
         "bivit-t",
@@ -63,14 +64,15 @@ MODELS: dict[str, ModelSpec] = {
         binary_deit_t,
         "binary DeiT baseline: CLS-token head, elastic {0,alpha} attention probabilities (BiT)",
         "Touvron et al., DeiT, ICML 2021; Liu et al., BiT, NeurIPS 2022 (baseline of BinaryViT)",
-        f"not yet mapped: CLS token/head, {{0,alpha}} probabilities via exp table (supported: {_SUPPORTED})",
+        "all operators: CLS token (TokenInsert/TokenSelect), elastic {0,alpha} attention (BinaryAttention, exp-table "
+        "row sums); benchmarks/results/zoo_hw.md",
     ),
     "binaryvit-t": ModelSpec(
         "binaryvit-t",
         binaryvit_t,
         "pyramid ViT, GAP, avg-pooling branches, affine before adds, RPReLU, elastic attention",
         "Le & Li, BinaryViT, CVPRW 2023",
-        f"not yet mapped: pooling branches, LayerScale, RPReLU, patch merging, {{0,alpha}} probabilities (supported: {_SUPPORTED})",
+        f"not yet mapped: pooling branches, LayerScale, RPReLU, patch merging (supported: {_SUPPORTED})",
         # 8 teacher + 13 student epochs keep a CPU run within 15 min: the 14x14-token first stage
         # makes a student epoch ~52 s here (19 + 10 epochs took 1,216 s of training beside a second job)
         {"teacher_epochs": 8, "epochs": 13},
@@ -88,7 +90,7 @@ MODELS: dict[str, ModelSpec] = {
         didbvit_t,
         "plain ViT, differential-information attention, Haar-band Q.K similarity, improved RPReLU",
         "DIDB-ViT (High-Fidelity Differential-information Driven Binary ViT), 2025",
-        f"not yet mapped: Haar projection, 3x3 differential branch, improved RPReLU, {{0,alpha}} probabilities (supported: {_SUPPORTED})",
+        f"not yet mapped: Haar projection, 3x3 differential branch, improved RPReLU (supported: {_SUPPORTED})",
     ),
 }
 

@@ -6,13 +6,18 @@ Wrapper: ``in0_V``/``in1_V``/``in2_V`` = q/k/v, C bits each (one token per
 beat; head h takes bits ``h*D +: D`` of a copy made by a ``stream_fork``
 with N = heads), ``out0_V`` C*OW bits: the heads' outputs side by side (head
 h's lane d at lane ``h*D + d``), valid when every head has its token ready
-(a join; heads run in lock step on the same frames).
+(a join; heads run in lock step on the same frames). An elastic node
+(``binarizer="elastic"``) sets the kernels' ``ELASTIC``, ``TW``, ``TBL``
+and ``EMAX`` parameters from
+:meth:`~xnorvit.flows.ops.binary_attention.BinaryAttention.elastic_constants`
+(packed hex literals).
 """
 
 from __future__ import annotations
 
 from ..binary_attention import BinaryAttention
-from .common import XnorvitRTLBackend, pad_out
+from ..stream import clog2
+from .common import XnorvitRTLBackend, pad_out, packed_literal
 
 __all__ = ["BinaryAttention_rtl"]
 
@@ -29,6 +34,12 @@ class BinaryAttention_rtl(BinaryAttention, XnorvitRTLBackend):
         t, c, h, d = self.geometry()
         ow = self.out_bits()
         pt, pd, cm = self.get_nodeattr("PAR_T"), self.get_nodeattr("PAR_D"), self.get_nodeattr("c_int")
+        rule = ""
+        if self.elastic() is not None:  # {0, alpha}: the exp table and the row-sum bounds as packed literals
+            tw, tbl, emax = self.elastic_constants()
+            ew = tw + clog2(t)
+            rule = (f",\n        .ELASTIC(1), .TW({tw}), .TBL({packed_literal(tbl, tw)}),"
+                    f"\n        .EMAX({packed_literal(emax, ew)})")
         s = ""
         for i, nm in enumerate("qkv"):
             s += (f"    /* verilator lint_off UNUSEDSIGNAL */\n"
@@ -45,7 +56,7 @@ class BinaryAttention_rtl(BinaryAttention, XnorvitRTLBackend):
               f"    assign out0_V_TVALID = o_all;\n")
         for hh in range(h):
             lo = hh * c + hh * d
-            s += (f"    binary_attention #(.T({t}), .D({d}), .C({cm}), .PAR_T({pt}), .PAR_D({pd})) u_head{hh} (\n"
+            s += (f"    binary_attention #(.T({t}), .D({d}), .C({cm}), .PAR_T({pt}), .PAR_D({pd}){rule}) u_head{hh} (\n"
                   f"        .clk(ap_clk), .rst(rst),\n"
                   f"        .s_axis_q_tdata(q_data[{lo + d - 1}:{lo}]), .s_axis_q_tvalid(q_valid[{hh}]), .s_axis_q_tready(q_ready[{hh}]),\n"
                   f"        .s_axis_k_tdata(k_data[{lo + d - 1}:{lo}]), .s_axis_k_tvalid(k_valid[{hh}]), .s_axis_k_tready(k_ready[{hh}]),\n"

@@ -25,7 +25,7 @@ from xnorvit.flows import finn_env
 finn_env.setup()
 from finn.custom_op.fpgadataflow.rtlbackend import RTLBackend  # noqa: E402
 
-__all__ = ["REPO_RTL_DIR", "XnorvitRTLBackend", "port_decls", "pad_out", "lint_wrapper"]
+__all__ = ["packed_literal", "REPO_RTL_DIR", "XnorvitRTLBackend", "port_decls", "pad_out", "lint_wrapper"]
 
 #: The repository's ``rtl/`` folder (kernel sources).
 REPO_RTL_DIR = Path(__file__).resolve().parents[3] / "rtl"
@@ -54,6 +54,17 @@ def unused_in(i: int, used: int, padded: int) -> str:
     return (f"    /* verilator lint_off UNUSEDSIGNAL */\n"
             f"    wire [{padded - used - 1}:0] in{i}_pad_unused = in{i}_V_TDATA[{padded - 1}:{used}];\n"
             f"    /* verilator lint_on UNUSEDSIGNAL */\n")
+
+
+def packed_literal(values, bits: int) -> str:
+    """SystemVerilog sized hex literal of ``values`` packed LSB-first,
+    ``bits`` each (two's complement), e.g. a packed constant-vector
+    parameter: ``packed_literal([1, -1], 4) == "8'hf1"``."""
+    values = [int(v) for v in values]
+    word, mask = 0, (1 << bits) - 1
+    for i, v in enumerate(values):
+        word |= (v & mask) << (i * bits)
+    return f"{len(values) * bits}'h{word:x}"
 
 
 def pad_out(i: int, signal: str, used: int, padded: int) -> str:

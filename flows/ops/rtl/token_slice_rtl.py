@@ -9,16 +9,9 @@ literal in the wrapper; lane ``n*C + c`` at bits ``[(n*C + c)*W +: W]``).
 from __future__ import annotations
 
 from ..token_slice import TokenInsert, TokenSelect
-from .common import XnorvitRTLBackend, pad_out
+from .common import XnorvitRTLBackend, pad_out, packed_literal
 
 __all__ = ["TokenInsert_rtl", "TokenSelect_rtl"]
-
-
-def _pack(values, bits: int) -> int:
-    word, mask = 0, (1 << bits) - 1
-    for i, v in enumerate(values):
-        word |= (int(v) & mask) << (i * bits)
-    return word
 
 
 class TokenInsert_rtl(TokenInsert, XnorvitRTLBackend):
@@ -30,7 +23,7 @@ class TokenInsert_rtl(TokenInsert, XnorvitRTLBackend):
         pe, w = self.get_nodeattr("PE"), self.get_input_datatype().bitwidth()
         c, t, n = self.get_nodeattr("NumChannels"), self.tokens(), self.const_tokens()
         k = self.get_constants(model)
-        lit = f"{n * c * w}'h{_pack(k.ravel(), w):x}"
+        lit = packed_literal(k.ravel(), w)
         b = pe * w
         return (f"    logic [{b - 1}:0] o_data;\n"
                 f"    stream_token_insert #(.T({t}), .N({n}), .C({c}), .PE({pe}), .W({w}),\n"
