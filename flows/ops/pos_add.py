@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .stream import TokenStreamOp, bram18_count, check_integers, check_rtlsim, clog2, saturate
+from .stream import ConstInputOp, bram18_count, check_integers, check_rtlsim, clog2, saturate
 
 __all__ = ["PosAdd", "pos_add", "pos_table_hex"]
 
@@ -64,7 +64,7 @@ def pos_table_hex(table: np.ndarray, pe: int, bits: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-class PosAdd(TokenStreamOp):
+class PosAdd(ConstInputOp):
     """Saturating add of a constant ``(T, C)`` table to a ``(1, T, C)`` stream (``stream_pos_add``)."""
 
     def get_nodeattr_types(self):
@@ -72,23 +72,9 @@ class PosAdd(TokenStreamOp):
         attrs["ram_style"] = ("s", False, "auto", {"auto", "block", "distributed"})
         return attrs
 
-    def tokens(self) -> int:
-        return int(self.get_nodeattr("numInputVectors")[-1])
-
-    def get_normal_input_shape(self, ind=0):
-        if ind == 1:
-            return (self.tokens(), self.get_nodeattr("NumChannels"))
-        return super().get_normal_input_shape()
-
-    def get_folded_input_shape(self, ind=0):
-        if ind == 1:
-            return self.get_normal_input_shape(1)
-        return super().get_folded_input_shape()
-
-    def get_instream_width(self, ind=0):
-        if ind == 1:
-            return 0
-        return super().get_instream_width()
+    def const_input_shape(self) -> tuple:
+        """The ``(T, C)`` table."""
+        return (self.tokens(), self.get_nodeattr("NumChannels"))
 
     def get_table(self, model) -> np.ndarray:
         """The ``(T, C)`` int64 table (initializer of input 1).

@@ -29,6 +29,8 @@ from finn.custom_op.fpgadataflow.hwcustomop import HWCustomOp  # noqa: E402
 __all__ = [
     "RTLSIM_MESSAGE",
     "TokenStreamOp",
+    "TokenReduceOp",
+    "ConstInputOp",
     "clog2",
     "check_rtlsim",
     "check_integers",
@@ -223,3 +225,49 @@ class TokenStreamOp(HWCustomOp):
     def ff_estimation(self, fpgapart=None) -> int:
         """Flip-flops (not part of FINN's interface; used by xnorvit's estimates)."""
         return 0
+
+
+class TokenReduceOp(TokenStreamOp):
+    """A token-stream op whose frame output is one ``(1, C)`` vector (the
+    token axis reduced: global pooling, CLS selection). Output shapes
+    ``numInputVectors[:-1] + [C]``, folded ``... + [C/PE, PE]``."""
+
+    def tokens(self) -> int:
+        """T, the tokens per input frame."""
+        return int(self.get_nodeattr("numInputVectors")[-1])
+
+    def get_normal_output_shape(self, ind=0):
+        return tuple(list(self.get_nodeattr("numInputVectors"))[:-1] + [self.get_nodeattr("NumChannels")])
+
+    def get_folded_output_shape(self, ind=0):
+        return tuple(list(self.get_nodeattr("numInputVectors"))[:-1] + [self.get_folds(), self.get_nodeattr("PE")])
+
+
+class ConstInputOp(TokenStreamOp):
+    """A token-stream op with a constant second input (an initializer, not a
+    stream, as finn-plus's ``thresholding.py`` treats its thresholds): its
+    normal and folded shape is :meth:`const_input_shape`, its stream width 0
+    (so FINN makes no interface for it)."""
+
+    def tokens(self) -> int:
+        """T, the tokens per input frame."""
+        return int(self.get_nodeattr("numInputVectors")[-1])
+
+    def const_input_shape(self) -> tuple:
+        """Shape of input 1 (subclasses)."""
+        raise NotImplementedError
+
+    def get_normal_input_shape(self, ind=0):
+        if ind == 1:
+            return self.const_input_shape()
+        return super().get_normal_input_shape()
+
+    def get_folded_input_shape(self, ind=0):
+        if ind == 1:
+            return self.const_input_shape()
+        return super().get_folded_input_shape()
+
+    def get_instream_width(self, ind=0):
+        if ind == 1:
+            return 0
+        return super().get_instream_width()

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 from qonnx.core.datatype import DataType
 
-from .stream import TokenStreamOp, check_rtlsim, clog2
+from .stream import TokenReduceOp, check_rtlsim, clog2
 
 __all__ = ["TokenPool", "token_pool", "token_pool_bits"]
 
@@ -40,17 +40,8 @@ def token_pool(x: np.ndarray) -> np.ndarray:
     return np.asarray(x, dtype=np.int64).sum(axis=-2)
 
 
-class TokenPool(TokenStreamOp):
+class TokenPool(TokenReduceOp):
     """Integer sum over the T tokens of a ``(1, T, C)`` stream (``stream_token_pool``)."""
-
-    def tokens(self) -> int:
-        return int(self.get_nodeattr("numInputVectors")[-1])
-
-    def get_normal_output_shape(self, ind=0):
-        return tuple(list(self.get_nodeattr("numInputVectors"))[:-1] + [self.get_nodeattr("NumChannels")])
-
-    def get_folded_output_shape(self, ind=0):
-        return tuple(list(self.get_nodeattr("numInputVectors"))[:-1] + [self.get_folds(), self.get_nodeattr("PE")])
 
     def infer_node_datatype(self, model):
         self._check_input_datatype(model, 0)

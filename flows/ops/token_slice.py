@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .stream import TokenStreamOp, check_integers, check_rtlsim, clog2
+from .stream import ConstInputOp, TokenReduceOp, check_integers, check_rtlsim, clog2
 
 __all__ = ["TokenInsert", "TokenSelect", "token_insert", "token_select", "token_insert_resources",
            "token_select_resources"]
@@ -75,7 +75,25 @@ def token_select(x: np.ndarray, index: int) -> np.ndarray:
     return np.asarray(x)[:, index]
 
 
-class TokenInsert(TokenStreamOp):
+class _Estimates:
+    """LUT/FF from the subclass's ``_resources()`` (a Yosys-fitted model), no BRAM, no DSP."""
+
+    def lut_estimation(self, fpgapart=None):
+        """LUTs of ``_resources()``."""
+        return self._resources()["lut"]
+
+    def ff_estimation(self, fpgapart=None):
+        """Flip-flops of ``_resources()``."""
+        return self._resources()["ff"]
+
+    def bram_estimation(self, fpgapart=None):
+        return 0
+
+    def dsp_estimation(self, fpgapart=None):
+        return 0
+
+
+class TokenInsert(_Estimates, ConstInputOp):
     """N constant tokens prepended to each ``(1, T, C)`` frame (``stream_token_insert``).
 
     Inputs: ``x`` ``(1, T, C)`` (stream), ``tokens`` ``(1, N, C)`` integer
@@ -90,26 +108,12 @@ class TokenInsert(TokenStreamOp):
         attrs["numConstTokens"] = ("i", True, 1)
         return attrs
 
-    def tokens(self) -> int:
-        return int(self.get_nodeattr("numInputVectors")[-1])
-
     def const_tokens(self) -> int:
         return int(self.get_nodeattr("numConstTokens"))
 
-    def get_normal_input_shape(self, ind=0):
-        if ind == 1:
-            return (1, self.const_tokens(), self.get_nodeattr("NumChannels"))
-        return super().get_normal_input_shape()
-
-    def get_folded_input_shape(self, ind=0):
-        if ind == 1:
-            return self.get_normal_input_shape(1)
-        return super().get_folded_input_shape()
-
-    def get_instream_width(self, ind=0):
-        if ind == 1:
-            return 0
-        return super().get_instream_width()
+    def const_input_shape(self) -> tuple:
+        """The ``(1, N, C)`` constant tokens."""
+        return (1, self.const_tokens(), self.get_nodeattr("NumChannels"))
 
     def _out_vectors(self):
         return list(self.get_nodeattr("numInputVectors"))[:-1] + [self.tokens() + self.const_tokens()]
@@ -160,27 +164,13 @@ class TokenInsert(TokenStreamOp):
         out = token_insert(x.reshape((-1,) + x.shape[-2:]), k)
         context[node.output[0]] = out.reshape(self.get_normal_output_shape()).astype(np.float32)
 
-    # -- estimates (token_insert_resources) -------------------------------
-    def _resources(self):
+    # -- estimates ---------------------------------------------------------
+    def _resources(self) -> dict:
         return token_insert_resources(self.tokens(), self.const_tokens(), self.get_nodeattr("NumChannels"),
                                       self.get_nodeattr("PE"), self.get_input_datatype().bitwidth())
 
-    def lut_estimation(self, fpgapart=None):
-        """:func:`token_insert_resources` LUTs."""
-        return self._resources()["lut"]
 
-    def ff_estimation(self, fpgapart=None):
-        """:func:`token_insert_resources` FFs."""
-        return self._resources()["ff"]
-
-    def bram_estimation(self, fpgapart=None):
-        return 0
-
-    def dsp_estimation(self, fpgapart=None):
-        return 0
-
-
-class TokenSelect(TokenStreamOp):
+class TokenSelect(_Estimates, TokenReduceOp):
     """Token ``index`` of each ``(1, T, C)`` frame, as a ``(1, C)`` vector (``stream_token_select``).
 
     Errors: ``index`` outside ``[0, T)`` raises :class:`ValueError` naming the node.
@@ -191,20 +181,11 @@ class TokenSelect(TokenStreamOp):
         attrs["index"] = ("i", True, 0)
         return attrs
 
-    def tokens(self) -> int:
-        return int(self.get_nodeattr("numInputVectors")[-1])
-
     def index(self) -> int:
         i = int(self.get_nodeattr("index"))
         if not 0 <= i < self.tokens():
             raise ValueError(f"{self._where()}: index {i} is outside the {self.tokens()} tokens")
         return i
-
-    def get_normal_output_shape(self, ind=0):
-        return tuple(list(self.get_nodeattr("numInputVectors"))[:-1] + [self.get_nodeattr("NumChannels")])
-
-    def get_folded_output_shape(self, ind=0):
-        return tuple(list(self.get_nodeattr("numInputVectors"))[:-1] + [self.get_folds(), self.get_nodeattr("PE")])
 
     def infer_node_datatype(self, model):
         self._check_input_datatype(model, 0)
@@ -226,21 +207,7 @@ class TokenSelect(TokenStreamOp):
         out = token_select(x.reshape((-1,) + x.shape[-2:]), self.index())
         context[self.onnx_node.output[0]] = out.reshape(self.get_normal_output_shape()).astype(np.float32)
 
-    # -- estimates (token_select_resources) -------------------------------
-    def _resources(self):
+    # -- estimates ---------------------------------------------------------
+    def _resources(self) -> dict:
         return token_select_resources(self.tokens(), self.get_nodeattr("NumChannels"), self.get_nodeattr("PE"),
                                       self.get_input_datatype().bitwidth())
-
-    def lut_estimation(self, fpgapart=None):
-        """:func:`token_select_resources` LUTs."""
-        return self._resources()["lut"]
-
-    def ff_estimation(self, fpgapart=None):
-        """:func:`token_select_resources` FFs."""
-        return self._resources()["ff"]
-
-    def bram_estimation(self, fpgapart=None):
-        return 0
-
-    def dsp_estimation(self, fpgapart=None):
-        return 0
