@@ -14,7 +14,10 @@ Thresholding_rtl                PE | NumChannels
 ThresholdTable_rtl              PE | NumChannels (+ tables in block RAM or LUT-ROM)
 FMPadding_rtl                   SIMD | NumChannels
 ConvolutionInputGenerator_rtl   SIMD | IFMChannels (+ parallel_window when SIMD = IFMChannels)
-DuplicateStreams_rtl, ResidualAdd_rtl, PosAdd_rtl, TokenPool_rtl   PE | NumChannels
+DuplicateStreams_rtl            PE | NumChannels
+PosAdd_rtl, ResidualAdd_rtl     PE | NumChannels
+TokenPool_rtl, TokenInsert_rtl  PE | NumChannels
+TokenSelect_rtl                 PE | NumChannels
 BinaryAttention_rtl             PAR_T | tokens, PAR_D | channels per head
 ==============================  ======================================
 
