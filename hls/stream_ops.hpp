@@ -118,6 +118,32 @@ void token_pool(hls::stream<ap_uint<PE * IN_W> > &in, hls::stream<ap_uint<PE * O
     }
 }
 
+// TokenInsert_rtl: per frame, the N constant tokens (C/PE beats each), then the T input tokens unchanged.
+template <unsigned T, unsigned N, unsigned C, unsigned PE, unsigned W>
+void token_insert(hls::stream<ap_uint<PE * W> > &in, hls::stream<ap_uint<PE * W> > &out, const long long tokens[N][C],
+                  unsigned frames) {
+    for (unsigned fr = 0; fr < frames; fr++) {
+        for (unsigned n = 0; n < N; n++)
+            for (unsigned f = 0; f < C / PE; f++) {
+                ap_uint<PE * W> y = 0;
+                for (unsigned pe = 0; pe < PE; pe++) y.range(pe * W + W - 1, pe * W) = ap_uint<W>(tokens[n][f * PE + pe]);
+                out.write(y);
+            }
+        for (unsigned b = 0; b < T * (C / PE); b++) out.write(in.read());
+    }
+}
+
+// TokenSelect_rtl: per frame, token INDEX of T (C/PE beats) passed, the others dropped.
+template <unsigned T, unsigned C, unsigned PE, unsigned W, unsigned INDEX>
+void token_select(hls::stream<ap_uint<PE * W> > &in, hls::stream<ap_uint<PE * W> > &out, unsigned frames) {
+    for (unsigned fr = 0; fr < frames; fr++)
+        for (unsigned t = 0; t < T; t++)
+            for (unsigned f = 0; f < C / PE; f++) {
+                const ap_uint<PE * W> x = in.read();
+                if (t == INDEX) out.write(x);
+            }
+}
+
 // DuplicateStreams_rtl: every beat to each of N outputs.
 template <unsigned N, unsigned W>
 void duplicate_streams(hls::stream<ap_uint<W> > &in, hls::stream<ap_uint<W> > out[N], unsigned beats) {

@@ -150,6 +150,14 @@ WRAPPER_CASES = {
     "attention-T6-C8-H1-c0-PT1-PD1": lambda: _h().attention_model(t=6, c=8, heads=1, c_int=0, par_t=1, par_d=1, rtl=True),
     "attention-T5-C12-H3-c3-PT5-PD2": lambda: _h().attention_model(t=5, c=12, heads=3, c_int=3, par_t=5, par_d=2,
                                                                     rtl=True),
+    "elastic-T6-C8-H2-PT2-PD2": lambda: _h().attention_model(t=6, c=8, heads=2, c_int=0, par_t=2, par_d=2, rtl=True,
+                                                              alpha=1 / 6),
+    "elastic-T5-C12-H3-PT5-PD4": lambda: _h().attention_model(t=5, c=12, heads=3, c_int=0, par_t=5, par_d=4,
+                                                               rtl=True, alpha=0.5),
+    "insert-T4-N1-C8-PE2-W8": lambda: _h().insert_model(t=4, n=1, c=8, pe=2, bits=8),
+    "insert-T3-N2-C6-PE6-W5": lambda: _h().insert_model(t=3, n=2, c=6, pe=6, bits=5),
+    "select-T5-C8-PE2-idx0": lambda: _h().select_model(t=5, c=8, pe=2, index=0),
+    "select-T4-C6-PE3-idx3-W4": lambda: _h().select_model(t=4, c=6, pe=3, bits=4, index=3),
 }
 
 

@@ -97,8 +97,17 @@ def pool_model(t=5, c=8, pe=1, bits=8, name="TokenPool_0", rtl=False):
     return _model([node], [("x", [1, t, c])], [("y", [1, c])], dtypes={"x": f"INT{bits}"})
 
 
-def attention_model(t=4, c=8, heads=2, c_int=2, par_t=1, par_d=1, name="BinaryAttention_0", rtl=False, hw=True):
+def attention_model(t=4, c=8, heads=2, c_int=2, par_t=1, par_d=1, name="BinaryAttention_0", rtl=False, hw=True,
+                    alpha=None):
+    """One BinaryAttention node; ``alpha``: elastic {0, alpha} probabilities
+    with the model's exp table (``exp_table(2D, D**-0.5)``) instead of SAB."""
     attrs = dict(heads=heads, c_int=c_int)
+    if alpha is not None:
+        from xnorvit.model.quant import exp_table
+
+        d = c // heads
+        attrs.update(binarizer="elastic", exp_table=exp_table(2 * d, d**-0.5).tolist(),
+                     p_half=float(np.float32(alpha) / np.float32(2)))
     if hw:
         attrs.update(backend="fpgadataflow", NumChannels=c, numInputVectors=[1, t], inputDataType="BINARY",
                      outputDataType=f"INT{int(np.ceil(np.log2(t + 1))) + 1}", PAR_T=par_t, PAR_D=par_d)
@@ -106,6 +115,26 @@ def attention_model(t=4, c=8, heads=2, c_int=2, par_t=1, par_d=1, name="BinaryAt
                             domain="xnorvit.flows.ops.rtl" if rtl else "xnorvit.flows.ops", name=name, **attrs)
     return _model([node], [(n, [1, t, c]) for n in "qkv"], [("y", [1, t, c])],
                   dtypes={n: "BINARY" for n in "qkv"})
+
+
+def insert_model(t=4, n=1, c=8, pe=2, bits=8, rtl=True, seed=3):
+    """One TokenInsert node with ``n`` random constant tokens."""
+    k = _signed(np.random.default_rng(seed), (1, n, c), bits)
+    node = helper.make_node("TokenInsert_rtl" if rtl else "TokenInsert", ["x", "K"], ["y"],
+                            domain="xnorvit.flows.ops.rtl" if rtl else "xnorvit.flows.ops", name="TokenInsert_0",
+                            backend="fpgadataflow", NumChannels=c, PE=pe, numInputVectors=[1, t], numConstTokens=n,
+                            inputDataType=f"INT{bits}", outputDataType=f"INT{bits}")
+    return _model([node], [("x", [1, t, c])], [("y", [1, n + t, c])], inits={"K": k},
+                  dtypes={"x": f"INT{bits}", "K": f"INT{bits}"})
+
+
+def select_model(t=5, c=8, pe=2, bits=8, index=0, rtl=True):
+    """One TokenSelect node keeping token ``index``."""
+    node = helper.make_node("TokenSelect_rtl" if rtl else "TokenSelect", ["x"], ["y"],
+                            domain="xnorvit.flows.ops.rtl" if rtl else "xnorvit.flows.ops", name="TokenSelect_0",
+                            backend="fpgadataflow", NumChannels=c, PE=pe, numInputVectors=[1, t], index=index,
+                            inputDataType=f"INT{bits}", outputDataType=f"INT{bits}")
+    return _model([node], [("x", [1, t, c])], [("y", [1, c])], dtypes={"x": f"INT{bits}"})
 
 
 def fork_model(t=4, c=8, pe=2, n=3, bits=8, name="DuplicateStreams_0"):

@@ -173,3 +173,22 @@ def test_binary_deit_stages_bit_exact_on_real_digits(deit):
     assert list(inst.get_nodeattr("exp_table")) == blk.table.tolist()
     sel = next(n for n in stages["specialized"].graph.node if n.op_type == "TokenSelect_rtl")
     assert getCustomOp(sel).get_nodeattr("index") == 0  # the CLS token
+
+
+def test_binary_deit_csim_on_real_digits_equals_pytorch(deit):
+    """The HLS kernels (hls/: elastic attention, CLS insert/select) C-simulate
+    the folded binary-deit-t bit-exact with PyTorch's integer logits."""
+    from xnorvit.flows import folding as xf
+    from xnorvit.flows.hls import csim_images
+    from xnorvit.model.data import to_float
+
+    model, d, _, stages = deit
+    folded = xf.fold(stages["specialized"], 50_000, 100.0, get_board("pynq-z2"))
+    x = d.x_test[:20]
+    with torch.no_grad():
+        want = model.integer_logits(to_float(x)).numpy()
+    assert np.array_equal(csim_images(folded, x), want)
+    from xnorvit.flows.hls import to_hls
+
+    hls = {n.op_type for n in to_hls(folded).graph.node}  # every node has an HLS variant
+    assert {"TokenInsert_hls", "TokenSelect_hls", "BinaryAttention_hls"} <= hls

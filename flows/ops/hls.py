@@ -33,6 +33,7 @@ from .mvau import MVAU  # noqa: E402
 from .pos_add import PosAdd  # noqa: E402
 from .residual_add import ResidualAdd  # noqa: E402
 from .token_pool import TokenPool  # noqa: E402
+from .token_slice import TokenInsert, TokenSelect  # noqa: E402
 
 #: ONNX domain of the ops in this module
 DOMAIN = "xnorvit.flows.ops.hls"
@@ -90,7 +91,8 @@ def _parallel_window(self):
 
 #: op type -> class; ``MVAU_hls`` covers XNOR and integer MVAUs (``binaryXnorMode``)
 custom_op = {f"{b.__name__}_hls": _variant(b) for b in (
-    MVAU, Thresholding, ResidualAdd, PosAdd, TokenPool, DuplicateStreams, FMPadding, BinaryAttention)}
+    MVAU, Thresholding, ResidualAdd, PosAdd, TokenPool, TokenInsert, TokenSelect, DuplicateStreams, FMPadding,
+    BinaryAttention)}
 custom_op["ConvolutionInputGenerator_hls"] = _variant(ConvolutionInputGenerator,
                                                       use_parallel_window_output=_parallel_window)
 globals().update(custom_op)
